@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI app factory, authentication, GraphQL, feeds and REST edges."""

@@ -1,0 +1,1 @@
+"""An event-sourced shared care record: domain, sharing policy and application service."""

@@ -1,0 +1,20 @@
+"""The ``carerecord`` command line (typer). Each area registers its own commands below."""
+
+from __future__ import annotations
+
+import typer
+
+from carerecord.cli import core
+
+app = typer.Typer(
+    name="carerecord",
+    help="An event-sourced shared care record for multi-agency health and care.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+core.register(app)
+# Other areas register their commands here, one line each.
+
+
+def main() -> None:
+    app()

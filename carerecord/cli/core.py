@@ -1,0 +1,92 @@
+"""Core commands: migrate the store, adopt and show the information sharing protocol."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from carerecord.errors import CareRecordError
+from carerecord.migrate import migrate
+from carerecord.protocol import bundled_document, load_document, parse_protocol
+from carerecord.runtime import open_care_record
+from carerecord.settings import Settings
+
+console = Console()
+protocol_app = typer.Typer(help="The information sharing protocol.", no_args_is_help=True)
+
+
+def fail(exc: CareRecordError) -> typer.Exit:
+    """Print a coded error (never clinical content) and return the exit to raise."""
+    console.print(f"[red]{exc.code}[/red]: {exc.message} {exc.fields or ''}")
+    return typer.Exit(code=2)
+
+
+def migrate_command() -> None:
+    """Create the event store and apply pending SQL migrations (run once per deployment)."""
+    settings = Settings.from_env()
+    applied = migrate(settings)
+    where = settings.dialect if settings.postgres is None else settings.postgres.dbname
+    console.print(f"Migrated the {settings.dialect} store ({where}); applied {len(applied)}.")
+    for name in applied:
+        console.print(f"  {name}")
+
+
+@protocol_app.command("adopt")
+def adopt(
+    file: Annotated[Path | None, typer.Argument(help="A protocol document (YAML or JSON).")] = None,
+    bundled: Annotated[
+        int | None, typer.Option(help="Adopt a version shipped with the package instead.")
+    ] = None,
+) -> None:
+    """Adopt a new version of the protocol (recorded as an event in the log)."""
+    if (file is None) == (bundled is None):
+        raise typer.BadParameter("give either FILE or --bundled N")
+    settings = Settings.from_env()
+    app = open_care_record(settings)
+    try:
+        document = bundled_document(bundled) if bundled is not None else load_document(file)  # type: ignore[arg-type]
+        result = app.adopt_protocol(document)
+    except CareRecordError as exc:
+        raise fail(exc) from None
+    finally:
+        app.close()
+    console.print(f"Adopted protocol version {result.id} at log position {result.position}.")
+
+
+@protocol_app.command("show")
+def show() -> None:
+    """Show the protocol version in force: professions, categories, purposes."""
+    settings = Settings.from_env()
+    app = open_care_record(settings)
+    try:
+        protocol = app.protocol()
+    except CareRecordError as exc:
+        raise fail(exc) from None
+    finally:
+        app.close()
+    console.print(f"[bold]{protocol.title}[/bold] - version {protocol.version}")
+    table = Table("profession", "sector", "headings")
+    for prof in protocol.professions.values():
+        table.add_row(prof.id, prof.sector.value, ", ".join(prof.headings))
+    console.print(table)
+
+
+@protocol_app.command("check")
+def check(file: Annotated[Path, typer.Argument(help="A protocol document to validate.")]) -> None:
+    """Validate a protocol document without adopting it."""
+    try:
+        protocol = parse_protocol(load_document(file))
+    except CareRecordError as exc:
+        raise fail(exc) from None
+    console.print(
+        f"Valid: {protocol.partnership} version {protocol.version} ({protocol.content_hash[:12]})."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("migrate")(migrate_command)
+    app.add_typer(protocol_app, name="protocol")

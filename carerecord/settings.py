@@ -1,0 +1,123 @@
+"""Configuration from environment variables (documented in README.md).
+
+Nothing here is read at import time; ``Settings.from_env()`` is called by entry
+points (CLI, app factory, workers) and the result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from psycopg.conninfo import conninfo_to_dict
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+@dataclass(frozen=True)
+class PostgresParams:
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+    schema: str = "public"
+
+    def conninfo(self) -> str:
+        parts = {
+            "host": self.host,
+            "port": str(self.port),
+            "dbname": self.dbname,
+            "user": self.user,
+        }
+        if self.password:
+            parts["password"] = self.password
+        return " ".join(f"{k}={_quote(v)}" for k, v in parts.items())
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the record lives and the secrets it needs."""
+
+    data_dir: Path = Path("var/carerecord")
+    postgres: PostgresParams | None = None
+    pool_size: int = 5
+    cipher_key: str | None = None
+    identifier_key: bytes | None = None
+    partnership: str = "north-shire"
+    snapshot_interval: int = 100
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dialect(self) -> Dialect:
+        return "sqlite" if self.postgres is None else "postgres"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        url = env.get("CARERECORD_DATABASE_URL", "").strip()
+        postgres = None
+        if url:
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise ValueError("CARERECORD_DATABASE_URL must be a postgresql:// URL")
+            params = conninfo_to_dict(url)
+            postgres = PostgresParams(
+                host=str(params.get("host") or "127.0.0.1"),
+                port=int(params.get("port") or 5432),
+                dbname=str(params.get("dbname") or "carerecord"),
+                user=str(params.get("user") or "postgres"),
+                password=str(params.get("password") or ""),
+                schema=env.get("CARERECORD_POSTGRES_SCHEMA", "public") or "public",
+            )
+        key = env.get("CARERECORD_IDENTIFIER_KEY")
+        return cls(
+            data_dir=Path(env.get("CARERECORD_DATA_DIR", "var/carerecord")),
+            postgres=postgres,
+            pool_size=int(env.get("CARERECORD_POOL_SIZE", "5")),
+            cipher_key=env.get("CARERECORD_CIPHER_KEY") or None,
+            identifier_key=base64.b64decode(key) if key else None,
+            partnership=env.get("CARERECORD_PARTNERSHIP", "north-shire"),
+            snapshot_interval=int(env.get("CARERECORD_SNAPSHOT_INTERVAL", "100")),
+        )
+
+    def with_postgres_schema(self, schema: str) -> Settings:
+        if self.postgres is None:
+            raise ValueError("not a PostgreSQL configuration")
+        return replace(self, postgres=replace(self.postgres, schema=schema))
+
+    def sqlite_path(self, area: str) -> Path:
+        """The SQLite file for one storage area: ``events``, ``views`` or ``access``."""
+        return self.data_dir / f"{area}.sqlite3"
+
+    def resolved_identifier_key(self) -> bytes:
+        """The identifier-index key; generated once into the data directory if not configured.
+
+        Production deployments set ``CARERECORD_IDENTIFIER_KEY``: losing or changing
+        the key makes existing identifiers unfindable.
+        """
+        if self.identifier_key is not None:
+            return self.identifier_key
+        path = self.data_dir / "identifier.key"
+        if path.exists():
+            return base64.b64decode(path.read_text().strip())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(base64.b64encode(key).decode())
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)  # atomic: another process may have won the race
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return base64.b64decode(path.read_text().strip())

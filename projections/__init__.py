@@ -1,0 +1,1 @@
+"""Read models built from the care record's events: curated views, indexes, the runner."""
