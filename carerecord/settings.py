@@ -54,7 +54,6 @@ class Settings:
     cipher_key: str | None = None
     identifier_key: bytes | None = None
     partnership: str = "north-shire"
-    snapshot_interval: int = 100
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -86,7 +85,6 @@ class Settings:
             cipher_key=env.get("CARERECORD_CIPHER_KEY") or None,
             identifier_key=base64.b64decode(key) if key else None,
             partnership=env.get("CARERECORD_PARTNERSHIP", "north-shire"),
-            snapshot_interval=int(env.get("CARERECORD_SNAPSHOT_INTERVAL", "100")),
         )
 
     def with_postgres_schema(self, schema: str) -> Settings:
