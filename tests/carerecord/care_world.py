@@ -1,0 +1,298 @@
+"""Small builders for the core's tests: a partnership directory, callers, clients, events.
+
+The domain tests read as Given (events, made through the public commands) -> When (one
+command) -> Then (the events it stored, read back from the store, or a coded refusal
+that stored nothing). Helpers here keep those three steps one line each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from carerecord.application import CareRecord
+from carerecord.errors import CareRecordError
+from carerecord.values import Viewer
+from carerecord.vocab import Role, ViewerKind
+
+SETUP_TIME = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+"""When the shared directory is built: before every test's FakeClock start."""
+
+SECRET = "Zebra-7731 disclosed a private matter"
+"""Free text that must never appear in an error (a stand-in for clinical text)."""
+
+
+# --- the directory ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    practitioner_id: str
+    agency_id: str
+    profession: str
+    roles: tuple[Role, ...] = (Role.PRACTITIONER,)
+    teams: tuple[str, ...] = ()
+
+    @property
+    def caller(self) -> Viewer:
+        """The identity a token would claim for this practitioner."""
+        return Viewer(
+            kind=ViewerKind.PRACTITIONER,
+            agency_id=self.agency_id,
+            profession=self.profession,
+            practitioner_id=self.practitioner_id,
+        )
+
+
+AGENCIES = (
+    ("gp-north", "Northgate Surgery", "health", "north-shire"),
+    ("gp-south", "Southfield Medical Centre", "health", "north-shire"),
+    ("community-health", "North Shire Community Health", "health", "north-shire"),
+    ("mh-trust", "North Shire Mental Health Trust", "health", "north-shire"),
+    ("ambulance", "Shires Ambulance Service", "health", "north-shire"),
+    ("adult-care", "North Shire Adult Social Care", "social_care", "north-shire"),
+    ("children-north", "North Shire Children's Services", "social_care", "north-shire"),
+    ("children-east", "East Vale Children's Services", "social_care", "east-vale"),
+    ("police", "Shires Police", "police", "north-shire"),
+    ("housing", "North Shire Housing", "housing", "north-shire"),
+    ("school", "Riverside Primary School", "education", "north-shire"),
+    ("charity", "Good Neighbours", "voluntary", "north-shire"),
+)
+
+GP = Person("dr-north", "gp-north", "gp")
+GP_PARTNER = Person("dr-north-2", "gp-north", "gp")
+OTHER_GP = Person("dr-south", "gp-south", "gp")
+NURSE = Person("nurse-ann", "community-health", "district_nurse", teams=("dn-north",))
+NURSE_2 = Person("nurse-bo", "community-health", "district_nurse", teams=("dn-north",))
+NURSE_LEAD = Person(
+    "nurse-lead", "community-health", "district_nurse", (Role.PRACTITIONER, Role.TEAM_LEAD)
+)
+HEALTH_VISITOR = Person("hv-cara", "community-health", "health_visitor")
+COMMUNITY_IG = Person(
+    "ch-ig", "community-health", "district_nurse", (Role.IG_OFFICER,)
+)
+MH_PRACTITIONER = Person("mhp-dev", "mh-trust", "mental_health_practitioner")
+PSYCHIATRIST = Person("psych-eve", "mh-trust", "psychiatrist")
+MH_IG = Person("mh-ig", "mh-trust", "psychiatrist", (Role.IG_OFFICER,))
+PARAMEDIC = Person("para-fin", "ambulance", "paramedic")
+SOCIAL_WORKER = Person("sw-gail", "adult-care", "social_worker")
+SAFEGUARDING_LEAD = Person(
+    "sw-lead", "adult-care", "social_worker", (Role.SAFEGUARDING_LEAD, Role.TEAM_LEAD)
+)
+CHILD_SOCIAL_WORKER = Person("csw-hal", "children-north", "social_worker")
+EAST_SOCIAL_WORKER = Person("csw-east", "children-east", "social_worker")
+POLICE = Person("pc-ivy", "police", "police_officer")
+POLICE_2 = Person("pc-jay", "police", "police_officer")
+POLICE_IG = Person("police-ig", "police", "police_officer", (Role.IG_OFFICER,))
+POLICE_IG_OFFICER_ON_DUTY = Person(
+    "pc-ig-duty", "police", "police_officer", (Role.PRACTITIONER, Role.IG_OFFICER)
+)
+HOUSING = Person("ho-kim", "housing", "housing_officer")
+TEACHER = Person("teacher-lu", "school", "teacher")
+SUPPORT_WORKER = Person("sup-max", "charity", "support_worker")
+AUDITOR = Person("audit-ned", "gp-north", "gp", (Role.AUDITOR,))
+LEAVER = Person("dr-left", "gp-north", "gp")
+
+PEOPLE = (
+    GP,
+    GP_PARTNER,
+    OTHER_GP,
+    NURSE,
+    NURSE_2,
+    NURSE_LEAD,
+    HEALTH_VISITOR,
+    COMMUNITY_IG,
+    MH_PRACTITIONER,
+    PSYCHIATRIST,
+    MH_IG,
+    PARAMEDIC,
+    SOCIAL_WORKER,
+    SAFEGUARDING_LEAD,
+    CHILD_SOCIAL_WORKER,
+    EAST_SOCIAL_WORKER,
+    POLICE,
+    POLICE_2,
+    POLICE_IG,
+    POLICE_IG_OFFICER_ON_DUTY,
+    HOUSING,
+    TEACHER,
+    SUPPORT_WORKER,
+    AUDITOR,
+    LEAVER,
+)
+
+
+def build_directory(app: CareRecord) -> None:
+    """Register the test partnership's agencies and enrol its practitioners."""
+    for code, name, sector, area in AGENCIES:
+        app.register_agency(
+            code=code,
+            name=name,
+            sector=sector,
+            local_authority_area=area,
+            phone="01632 960000",
+            email=f"duty@{code}.example",
+            at=SETUP_TIME,
+        )
+    for person in PEOPLE:
+        app.enrol_practitioner(
+            practitioner_id=person.practitioner_id,
+            agency_id=person.agency_id,
+            profession=person.profession,
+            name=person.practitioner_id.replace("-", " ").title(),
+            roles=person.roles,
+            teams=person.teams,
+            at=SETUP_TIME,
+        )
+
+
+# --- identifiers ------------------------------------------------------------------------
+
+_NHS_BASE = itertools.count(int(datetime.now(UTC).timestamp()) % 10_000_000 * 10)
+
+
+def _mod11(nine: str) -> int:
+    remainder = sum(int(d) * (10 - i) for i, d in enumerate(nine)) % 11
+    return (11 - remainder) % 11
+
+
+def fresh_nhs_number() -> str:
+    """A valid NHS number not handed out before in this test run."""
+    while True:
+        nine = f"{next(_NHS_BASE) % 1_000_000_000:09d}"
+        digit = _mod11(nine)
+        if digit != 10:
+            return nine + str(digit)
+
+
+_LOCAL = itertools.count(1)
+
+
+def fresh_local_id(prefix: str = "LA") -> str:
+    return f"{prefix}{int(datetime.now(UTC).timestamp())}-{next(_LOCAL)}"
+
+
+# --- reading back what was stored -------------------------------------------------------
+
+_ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def stored_events(app: CareRecord, client_id: str | UUID, *, after: int = 0) -> list[Any]:
+    """The client's events as stored (read from the store, not the cache)."""
+    return list(app.repository.event_store.get(UUID(str(client_id)), gt=after or None))
+
+
+def named(events: list[Any]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def payload(event: Any) -> dict[str, Any]:
+    """An event's own attributes (what it says), without the library's envelope."""
+    return {k: v for k, v in event.__dict__.items() if k not in _ENVELOPE}
+
+
+def version_of(app: CareRecord, client_id: str | UUID) -> int:
+    events = stored_events(app, client_id)
+    return events[-1].originator_version if events else 0
+
+
+def log_head(app: CareRecord) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+# --- the world a domain test runs in ----------------------------------------------------
+
+
+class SwitchableClock:
+    """The application's clock, pointed at each test's FakeClock in turn."""
+
+    def __init__(self) -> None:
+        self.current: Callable[[], datetime] = lambda: SETUP_TIME
+
+    def __call__(self) -> datetime:
+        return self.current()
+
+
+@dataclass
+class World:
+    """A store holding the test partnership's directory and protocol v1, plus the clock."""
+
+    app: CareRecord
+    clock: Any
+    backend: str
+    _client_count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def now(self) -> datetime:
+        return self.app.clock()
+
+    def register(
+        self, by: Person = GP, *, nhs_number: str | None = None, **extra: Any
+    ) -> str:
+        """Given: a client registered by ``by`` (Registered + CareRelationshipStarted)."""
+        fields: dict[str, Any] = {
+            "given_name": "Alex",
+            "family_name": f"Client{next(self._client_count)}",
+            "date_of_birth": date(1948, 5, 17),
+        }
+        fields.update(extra)
+        if "local_ids" not in fields:
+            fields["nhs_number"] = nhs_number or fresh_nhs_number()
+        result = self.app.register_client(by.caller, **fields)
+        assert result.id is not None
+        return result.id
+
+    def relate(self, client_id: str, *people: Person) -> None:
+        """Given: each of ``people`` started a care relationship with the client."""
+        for person in people:
+            self.app.start_care_relationship(person.caller, client_id, reason="Allocated")
+
+    def contribute(
+        self,
+        client_id: str,
+        by: Person = GP,
+        *,
+        heading: str = "History",
+        text: str = "Seen in clinic; stable.",
+        **extra: Any,
+    ) -> str:
+        """Given: a contribution recorded by ``by``; returns its entry id."""
+        result = self.app.record_contribution(
+            by.caller,
+            client_id,
+            heading=heading,
+            text=text,
+            occurred_at=extra.pop("occurred_at", self.now - timedelta(hours=1)),
+            **extra,
+        )
+        assert result.id is not None
+        return result.id
+
+    def events_after(self, client_id: str, version: int) -> list[Any]:
+        return stored_events(self.app, client_id, after=version)
+
+    def when(self, client_id: str, command: Callable[[], Any]) -> list[Any]:
+        """When ``command`` runs, Then these are the events it stored for the client."""
+        before_version = version_of(self.app, client_id)
+        before_head = log_head(self.app)
+        result = command()
+        new = self.events_after(client_id, before_version)
+        assert new, "the command stored no event"
+        assert result.position == log_head(self.app) > before_head
+        return new
+
+    def refused(self, code: str, command: Callable[[], Any]) -> CareRecordError:
+        """Then the command is refused with ``code`` and nothing at all is stored."""
+        before = log_head(self.app)
+        with pytest.raises(CareRecordError) as info:
+            command()
+        assert info.value.code == code, f"expected {code}, got {info.value}"
+        assert log_head(self.app) == before, "a refused command stored something"
+        assert SECRET not in str(info.value)
+        return info.value
