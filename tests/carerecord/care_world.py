@@ -74,9 +74,7 @@ NURSE_LEAD = Person(
     "nurse-lead", "community-health", "district_nurse", (Role.PRACTITIONER, Role.TEAM_LEAD)
 )
 HEALTH_VISITOR = Person("hv-cara", "community-health", "health_visitor")
-COMMUNITY_IG = Person(
-    "ch-ig", "community-health", "district_nurse", (Role.IG_OFFICER,)
-)
+COMMUNITY_IG = Person("ch-ig", "community-health", "district_nurse", (Role.IG_OFFICER,))
 MH_PRACTITIONER = Person("mhp-dev", "mh-trust", "mental_health_practitioner")
 PSYCHIATRIST = Person("psych-eve", "mh-trust", "psychiatrist")
 MH_IG = Person("mh-ig", "mh-trust", "psychiatrist", (Role.IG_OFFICER,))
@@ -232,9 +230,7 @@ class World:
     def now(self) -> datetime:
         return self.app.clock()
 
-    def register(
-        self, by: Person = GP, *, nhs_number: str | None = None, **extra: Any
-    ) -> str:
+    def register(self, by: Person = GP, *, nhs_number: str | None = None, **extra: Any) -> str:
         """Given: a client registered by ``by`` (Registered + CareRelationshipStarted)."""
         fields: dict[str, Any] = {
             "given_name": "Alex",

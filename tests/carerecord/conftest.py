@@ -134,4 +134,3 @@ def fresh_app(settings: Settings, clock: Any) -> Iterator[CareRecord]:
         yield app
     finally:
         app.close()
-
