@@ -38,6 +38,7 @@ from carerecord.transcoder import OrjsonTranscoder
 from carerecord.validation import (
     MAX_ENTRY_TEXT,
     MAX_REASON_TEXT,
+    birth_date,
     choice,
     event_time,
     future_time,
@@ -189,7 +190,9 @@ class CareRecord(Application[UUID]):
             teams=frozenset(parse_team_id(t) for t in teams),
             phone=single_line(phone, field="phone", max_len=30) if phone else "",
             email=single_line(email, field="email", max_len=120) if email else "",
-            trained_on=trained_on,
+            trained_on=None
+            if trained_on is None
+            else birth_date(trained_on, field="trained_on", today=now.date()),
             by=by,
             at=now if at is None else event_time(at, field="at", now=now),
         )
