@@ -202,7 +202,7 @@ class CareRecord(Application[UUID]):
         self, document: dict[str, Any], *, by: str = SYSTEM, at: datetime | None = None
     ) -> CommandResult:
         """Adopt a new version of the information sharing protocol (recorded as an event)."""
-        now = self.clock() if at is None else at
+        now = self._when(at, self.clock())
         try:
             record: SharingProtocol = self.repository.get(SharingProtocol.id_for(self.partnership))
         except AggregateNotFoundError:
