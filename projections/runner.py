@@ -1,0 +1,383 @@
+"""The batched projection runner: catch up, then follow the log live.
+
+One loop reads a page of the source (for the event log: ``select_notifications``
+in pages of thousands, each notification decoded once with the application's
+mapper), hands every projection the part of the page it has not seen, and commits
+all of their rows *and* their tracking positions in one transaction per page.
+Exactly-once effect follows: a crash before the commit loses the whole page (it is
+read again), a crash after it loses nothing.
+
+If a projection raises, the page is rolled back, that projection is stopped (a
+clear log line, an error in its tracking row, a failed health status) and the page
+is applied again for the others. It is never skipped past the failing item; a
+restart retries it. Transient database errors (connection lost, lock timeouts)
+are retried with back-off instead.
+
+Idle runners wait for a wake-up: on PostgreSQL a ``LISTEN`` on the library's
+channel (the events table name) - a hint only, the runner always reads the
+table - and on SQLite a short poll.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import sqlite3
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from carerecord.db import Database
+from carerecord.settings import Settings
+from projections.errors import ProjectionFailed
+from projections.framework import (
+    Envelope,
+    Projection,
+    Source,
+    clear_failures,
+    lock_positions,
+    read_tracking,
+    record_failure,
+    set_position,
+)
+from projections.results import ProjectionStatus
+
+log = logging.getLogger("carerecord.projections")
+TRANSIENT: tuple[type[BaseException], ...] = (psycopg.OperationalError, sqlite3.OperationalError)
+Progress = Callable[[int, int], None]
+
+
+class EventLogSource:
+    """The application's notification log, decoded once per event."""
+
+    name = "events"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.recorder = app.recorder
+
+    def head(self) -> int:
+        return int(self.recorder.max_notification_id() or 0)
+
+    def read(self, after: int, limit: int) -> list[Envelope]:
+        notifications = self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+        to_domain_event = self.app.mapper.to_domain_event
+        return [
+            Envelope(n.id, n.originator_id, n.originator_version, n.topic, to_domain_event(n))
+            for n in notifications
+        ]
+
+    def channel(self) -> str | None:
+        """The PostgreSQL NOTIFY channel the recorder signals on each insert, if any."""
+        name = getattr(self.recorder, "channel_name", None)
+        return None if name is None else str(name)
+
+
+class _Failed(Exception):
+    def __init__(self, projection: Projection, cause: BaseException) -> None:
+        super().__init__(projection.name)
+        self.projection = projection
+        self.cause = cause
+
+
+class _Resync(Exception):
+    """Another runner moved a tracking position: our in-memory state is stale."""
+
+
+def describe(exc: BaseException) -> str:
+    """An error description safe for logs: type and code frames, never values."""
+    code = getattr(exc, "code", None)
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = "; ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in frames)
+    return f"{type(exc).__name__}{f' {code}' if code else ''} at {where}"
+
+
+class ProjectionRunner:
+    """Runs projections over one source into one storage area, in batches."""
+
+    def __init__(
+        self,
+        source: Source,
+        db: Database,
+        projections: Sequence[Projection],
+        *,
+        page_size: int = 2000,
+        poll_seconds: float = 0.2,
+        waker: Waker | None = None,
+    ) -> None:
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise ValueError("projection names must be unique")
+        self.source = source
+        self.db = db
+        self.projections = list(projections)
+        self.page_size = page_size
+        self.poll_seconds = poll_seconds
+        self.waker = waker
+        self._positions: dict[str, int] = {}
+        self._failed: dict[str, str] = {}
+        self._head = 0
+        self._changed = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._synced = False
+
+    # --- state -------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """(Re)load the tracking positions; forget all cached projection state."""
+        for projection in self.projections:
+            projection.forget()
+        with self.db.snapshot() as tx:
+            tracking = read_tracking(tx, [p.name for p in self.projections])
+        with self._changed:
+            self._positions = {name: pos for name, (pos, _) in tracking.items()}
+        self._synced = True
+
+    def positions(self) -> dict[str, int]:
+        if not self._synced:
+            self.sync()
+        with self._changed:
+            return dict(self._positions)
+
+    def failures(self) -> dict[str, str]:
+        with self._changed:
+            return dict(self._failed)
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.source.head()
+        positions = self.positions()
+        failed = self.failures()
+        return [
+            ProjectionStatus(
+                name=name,
+                position=pos,
+                lag=max(0, head - pos),
+                failed=name in failed,
+                error=failed.get(name),
+                updated_at=None,
+            )
+            for name, pos in positions.items()
+        ]
+
+    # --- processing --------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Apply the next page of the source; returns how many items it read (0: idle)."""
+        if not self._synced:
+            self.sync()
+        active = [p for p in self.projections if p.name not in self._failed]
+        if not active:
+            return 0
+        start = min(self._positions[p.name] for p in active)
+        items = list(self.source.read(start, self.page_size))
+        if not items:
+            return 0
+        self._apply(items, active)
+        return len(items)
+
+    def _apply(self, items: Sequence[Any], active: list[Projection]) -> None:
+        positions_list = [item.position for item in items]
+        last = positions_list[-1]
+        while active:
+            try:
+                with self.db.transaction() as tx:
+                    names = [p.name for p in active]
+                    current = lock_positions(tx, self.db, names)
+                    if any(current[n] != self._positions[n] for n in names):
+                        raise _Resync()
+                    for projection in active:
+                        seen = self._positions[projection.name]
+                        batch = items[bisect.bisect_right(positions_list, seen) :]
+                        if batch:
+                            try:
+                                projection.process(tx, batch)
+                            except TRANSIENT:
+                                raise
+                            except Exception as exc:
+                                raise _Failed(projection, exc) from exc
+                        set_position(tx, projection.name, max(seen, last))
+            except _Failed as failure:
+                self._forget_all()
+                self._stop_projection(failure.projection, failure.cause, items)
+                active = [p for p in active if p is not failure.projection]
+                continue
+            except _Resync:
+                log.warning("projection positions moved under this runner; resynchronising")
+                self.sync()
+                return
+            except BaseException:
+                self._forget_all()
+                raise
+            with self._changed:
+                for projection in active:
+                    self._positions[projection.name] = max(self._positions[projection.name], last)
+                self._changed.notify_all()
+            return
+
+    def _forget_all(self) -> None:
+        for projection in self.projections:
+            projection.forget()
+
+    def _stop_projection(
+        self, projection: Projection, cause: BaseException, items: Sequence[Any]
+    ) -> None:
+        seen = self._positions[projection.name]
+        upto = items[-1].position
+        error = f"failed after position {seen} (batch up to {upto}): {describe(cause)}"
+        log.error("projection %s stopped: %s", projection.name, error)
+        with self._changed:
+            self._failed[projection.name] = error
+            self._changed.notify_all()
+        record_failure(self.db, projection.name, error)
+
+    def catch_up(self, progress: Progress | None = None, *, until: int | None = None) -> int:
+        """Process until the source's head (as read at the start); returns items read.
+
+        Raises ``ProjectionFailed`` if a projection stopped on an error.
+        """
+        target = self.source.head() if until is None else until
+        done = 0
+        while True:
+            positions = self.positions()
+            active = [n for n in positions if n not in self._failed]
+            if not active or min(positions[n] for n in active) >= target:
+                break
+            count = self.run_once()
+            if count == 0:
+                break
+            done += count
+            if progress is not None:
+                progress(min(self.positions()[n] for n in active), target)
+        failed = self.failures()
+        if failed:
+            name, error = next(iter(failed.items()))
+            raise ProjectionFailed(name, self.positions()[name], error)
+        return done
+
+    # --- waiting -----------------------------------------------------------------------
+
+    def reached(self, position: int) -> bool:
+        with self._changed:
+            return bool(self._positions) and min(self._positions.values()) >= position
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Wait until every projection has processed ``position``; False on timeout or
+        if a projection that has not reached it has failed."""
+        deadline = time.monotonic() + timeout
+        self.wake()
+        with self._changed:
+            while True:
+                if self._positions and min(self._positions.values()) >= position:
+                    return True
+                if any(self._positions.get(n, 0) < position for n in self._failed):
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # --- running -----------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        """Catch up, then follow the log until ``stop`` is set (or ``stop()`` is called)."""
+        stop_event = stop or self._stop
+        if self.waker is not None:
+            self.waker.start(self._wake)
+        backoff = self.poll_seconds
+        self.sync()
+        clear_failures(self.db, [p.name for p in self.projections])
+        try:
+            while not stop_event.is_set() and not self._stop.is_set():
+                try:
+                    count = self.run_once()
+                    backoff = self.poll_seconds
+                except TRANSIENT as exc:
+                    log.warning("projection runner: transient error, retrying: %s", describe(exc))
+                    self._wake.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if count == 0:
+                    self._wake.wait(self.poll_seconds)
+                    self._wake.clear()
+        finally:
+            if self.waker is not None:
+                self.waker.stop()
+
+    def start(self) -> threading.Thread:
+        """Run in a background thread (the in-process runner of the embedded default)."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run_thread, name="projection-runner", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def _run_thread(self) -> None:
+        try:
+            self.run_forever()
+        except BaseException as exc:
+            log.error("projection runner stopped: %s", describe(exc))
+            with self._changed:
+                for projection in self.projections:
+                    self._failed.setdefault(projection.name, f"runner stopped: {describe(exc)}")
+                self._changed.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+class Waker:
+    """Sets an event when PostgreSQL signals the channel (a hint to look at the log)."""
+
+    def __init__(self, settings: Settings, channel: str) -> None:
+        if settings.postgres is None:
+            raise ValueError("LISTEN/NOTIFY needs PostgreSQL")
+        self.conninfo = settings.postgres.conninfo()
+        self.channel = channel
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, wake: threading.Event) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._listen, args=(wake,), name="projection-listen", daemon=True
+        )
+        self._thread.start()
+
+    def _listen(self, wake: threading.Event) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(
+                        psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel))
+                    )
+                    wake.set()  # anything may have happened while we were not listening
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            wake.set()
+            except psycopg.Error as exc:
+                log.warning("projection listener: %s; polling until it reconnects", describe(exc))
+                self._stop.wait(1.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
