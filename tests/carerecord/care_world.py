@@ -18,6 +18,7 @@ import pytest
 
 from carerecord.application import CareRecord
 from carerecord.errors import CareRecordError
+from carerecord.practitioner import Practitioner
 from carerecord.values import Viewer
 from carerecord.vocab import Role, ViewerKind
 
@@ -148,6 +149,15 @@ def build_directory(app: CareRecord) -> None:
             teams=person.teams,
             at=SETUP_TIME,
         )
+
+
+def has_left_service(app: CareRecord, practitioner_id: str) -> None:
+    """Given: the practitioner left the service (the directory aggregate's own command;
+    the application has no command for it yet)."""
+    record: Practitioner = app.repository.get(Practitioner.id_for(practitioner_id))
+    if record.active:
+        record.leave_service(reason="Moved away", by="system", at=app.clock())
+        app.save(record)
 
 
 # --- identifiers ------------------------------------------------------------------------
