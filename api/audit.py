@@ -1,0 +1,122 @@
+"""Audit of every read: the access records of one request, written before the response leaves.
+
+Resolvers that return a client's data add what they returned to the request's
+``AuditTrail``; the HTTP edge flushes the trail (one group commit with other
+requests' records) after execution and before the response is sent. If the write
+fails, the response is replaced by ``AUDIT_UNAVAILABLE`` with no data (fail
+closed). One record per client per request: reads of the same client within one
+request (say, entries and alerts) are merged into one record whose items and
+hash cover everything returned about that client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from carerecord.access_log import AccessLogWriter, AccessRecord
+from carerecord.slice import SharedEntry, slice_hash, sort_slice
+from carerecord.values import Viewer
+
+
+def identity_hash(value: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a non-entry response (e.g. a lookup's identity)."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass
+class _Pending:
+    record: AccessRecord
+    entries: dict[tuple[str, int], SharedEntry] = field(default_factory=dict)
+
+
+class AuditTrail:
+    """The access records of one request (or one subscription delivery)."""
+
+    def __init__(self, writer: AccessLogWriter) -> None:
+        self._writer = writer
+        self._pending: dict[tuple[str | None, str, str], _Pending] = {}
+        self._lock = threading.Lock()
+
+    def add(self, record: AccessRecord, entries: Iterable[SharedEntry] = ()) -> None:
+        """Note a read. ``entries`` are the shared entries it returned (hashed together)."""
+        key = (record.client_id, record.action, record.purpose)
+        with self._lock:
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._pending[key] = _Pending(record)
+                pending.entries.update(((e.entry_id, e.version), e) for e in entries)
+                return
+            before = len(pending.entries)
+            pending.entries.update(((e.entry_id, e.version), e) for e in entries)
+            if len(pending.entries) != before:
+                shown = sort_slice(pending.entries.values())
+                pending.record = replace(
+                    pending.record,
+                    items=tuple((e.entry_id, e.version) for e in shown),
+                    response_hash=slice_hash(shown),
+                )
+
+    @property
+    def records(self) -> list[AccessRecord]:
+        with self._lock:
+            return [p.record for p in self._pending.values()]
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> list[int]:
+        """Write the records durably (blocking); raises ``AuditUnavailable`` if it cannot."""
+        records = self._take()
+        return self._writer.record_many(records) if records else []
+
+    async def flush_async(self) -> list[int]:
+        # Submitted together, so they share one group commit.
+        return list(await asyncio.gather(*(self._writer.record_async(r) for r in self._take())))
+
+    def _take(self) -> Sequence[AccessRecord]:
+        with self._lock:
+            records = [p.record for p in self._pending.values()]
+            self._pending.clear()
+        return records
+
+
+def access_record(
+    viewer: Viewer,
+    *,
+    request_id: str,
+    at: datetime,
+    action: str,
+    purpose: str,
+    basis: str,
+    client_id: str | None,
+    items: Sequence[tuple[str, int]] = (),
+    response_hash: str,
+    **versions: Any,
+) -> AccessRecord:
+    """An access record for a read the API serves itself (e.g. a lookup)."""
+    return AccessRecord(
+        access_id=str(uuid4()),
+        at=at,
+        request_id=request_id,
+        action=action,
+        viewer_kind=viewer.kind.value,
+        practitioner_id=viewer.practitioner_id,
+        agency_id=viewer.agency_id,
+        profession=viewer.profession,
+        roles=tuple(sorted(r.value for r in viewer.roles)),
+        purpose=purpose,
+        basis=basis,
+        client_id=client_id,
+        items=tuple(items),
+        response_hash=response_hash,
+        **versions,
+    )

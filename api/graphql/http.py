@@ -1,0 +1,167 @@
+"""GraphQL over HTTP: POST only, one operation per request, audited before the response leaves.
+
+The handler checks the request's shape (JSON object, no batch arrays), then does all
+blocking work in one worker thread: authenticate the bearer token against the
+directory, execute (parse and validation are cached; limits apply before any
+resolver runs), and write the request's access records. If they cannot be written
+the caller gets ``AUDIT_UNAVAILABLE`` (503) and no data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from api import errors as api_errors
+from api.errors import ApiError, body_for, graphql_code, status_for
+from api.graphql.context import ApiContext
+from api.graphql.hardening import HTTP
+from api.graphql.schema import CareRecordSchema
+from api.services import Services
+from carerecord.errors import AuditUnavailable, CareRecordError
+
+JSON = "application/json"
+HTTP_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+
+
+def error_response(exc: BaseException, *, headers: dict[str, str] | None = None) -> Response:
+    status = status_for(exc)
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return Response(orjson.dumps(body_for(exc)), status, headers=headers, media_type=JSON)
+
+
+async def graphql_post(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != JSON:
+        return error_response(
+            ApiError(
+                api_errors.UNSUPPORTED_MEDIA_TYPE,
+                "Send the operation as application/json.",
+            )
+        )
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return error_response(ApiError(api_errors.BAD_REQUEST, "The body is not valid JSON."))
+    if isinstance(data, list):
+        return error_response(
+            ApiError(
+                api_errors.BATCH_NOT_SUPPORTED,
+                "Send one operation per request (batches are not accepted).",
+            )
+        )
+    try:
+        query, variables, operation_name = _operation(data)
+    except ApiError as exc:
+        return error_response(exc)
+    services: Services = request.app.state.services
+    schema: CareRecordSchema = request.app.state.schema
+    return await run_in_threadpool(
+        execute,
+        services,
+        schema,
+        authorization=request.headers.get("authorization"),
+        request_id=request.state.request_id,
+        query=query,
+        variables=variables,
+        operation_name=operation_name,
+    )
+
+
+def _operation(data: Any) -> tuple[str, dict[str, Any] | None, str | None]:
+    if not isinstance(data, dict):
+        raise ApiError(api_errors.BAD_REQUEST, "The body must be a JSON object.")
+    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise ApiError(api_errors.BAD_REQUEST, "The body must have a `query` string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise ApiError(api_errors.BAD_REQUEST, "`variables` must be an object.")
+    if name is not None and not isinstance(name, str):
+        raise ApiError(api_errors.BAD_REQUEST, "`operationName` must be a string.")
+    return query, variables, name
+
+
+def execute(
+    services: Services,
+    schema: CareRecordSchema,
+    *,
+    authorization: str | None,
+    request_id: str,
+    query: str,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+) -> Response:
+    """Authenticate, execute and audit one operation (blocking: runs in a worker thread)."""
+    metrics = services.metrics
+    try:
+        caller = services.authenticator.authenticate(authorization)
+    except ApiError as exc:
+        metrics.auth_failures.labels(str(exc.fields.get("reason", exc.code))).inc()
+        return error_response(exc)
+    except CareRecordError as exc:
+        metrics.auth_failures.labels(exc.code.lower()).inc()
+        return error_response(exc)
+    context = ApiContext(services, transport=HTTP, request_id=request_id, caller=caller)
+    try:
+        result = schema.execute_sync(
+            query,
+            variable_values=variables,
+            context_value=context,
+            operation_name=operation_name,
+            allowed_operation_types=HTTP_OPERATIONS,
+        )
+    except InvalidOperationTypeError:
+        return error_response(
+            ApiError(
+                api_errors.OPERATION_NOT_ALLOWED,
+                "Subscriptions go over the WebSocket (graphql-transport-ws).",
+            )
+        )
+    except CannotGetOperationTypeError:
+        return error_response(
+            ApiError(api_errors.BAD_REQUEST, "Name the operation to run (`operationName`).")
+        )
+    errors = result.errors or []
+    codes = [graphql_code(e) for e in errors]
+    for code in codes:
+        metrics.graphql_errors.labels(code).inc()
+    if AuditUnavailable.code in codes:
+        metrics.audit_failures.inc()
+        return error_response(AuditUnavailable())
+    try:
+        records = context.trail.records
+        context.trail.flush()
+    except AuditUnavailable as exc:
+        metrics.audit_failures.inc()
+        return error_response(exc)
+    for record in records:
+        metrics.access_records.labels(record.action).inc()
+    status = 200
+    if errors and result.data is None and all(c in api_errors.PRE_EXECUTION_CODES for c in codes):
+        status = 400
+    payload: dict[str, Any] = {"data": result.data}
+    if errors:
+        payload["errors"] = [e.formatted for e in errors]
+    return Response(orjson.dumps(payload), status, media_type=JSON)
+
+
+def graphql_get(request: Request) -> Response:
+    """GraphiQL in dev mode; queries are never accepted via GET."""
+    settings = request.app.state.api_settings
+    if settings.graphiql and "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(get_graphql_ide_html("graphiql"))
+    return error_response(
+        ApiError(
+            api_errors.METHOD_NOT_ALLOWED,
+            "Operations are accepted via POST only.",
+        ),
+        headers={"Allow": "POST"},
+    )

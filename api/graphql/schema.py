@@ -1,0 +1,79 @@
+"""The GraphQL schema, assembled in one place from per-area pieces.
+
+Each area (the caller, clients, the curated record, referrals, governance, the
+client's own view...) defines small ``@strawberry.type`` classes of fields in its own
+module; they are merged here into ``Query``, ``Mutation`` and ``Subscription``. To add
+an area, add its classes to the tuples below (one line each).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from api.graphql.care import CareMutations
+from api.graphql.clients import ClientMutations, ClientQueries
+from api.graphql.consent import ConsentMutations
+from api.graphql.context import transport_of
+from api.graphql.contributions import ContributionMutations
+from api.graphql.hardening import hardening_extension
+from api.graphql.me import MeQueries
+from api.graphql.referral_mutations import ReferralMutations
+from api.settings import ApiSettings
+
+log = logging.getLogger("carerecord.api")
+
+QUERY_AREAS: tuple[type, ...] = (
+    MeQueries,
+    ClientQueries,
+)
+MUTATION_AREAS: tuple[type, ...] = (
+    ClientMutations,
+    CareMutations,
+    ContributionMutations,
+    ConsentMutations,
+    ReferralMutations,
+)
+SUBSCRIPTION_AREAS: tuple[type, ...] = ()
+
+
+class CareRecordSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Log by type and code only: messages and tracebacks may carry input values.
+        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            original = error.original_error
+            if original is not None and not hasattr(original, "code"):
+                log.error(
+                    "GraphQL resolver failed: %s at %s (request %s)",
+                    type(original).__name__,
+                    ".".join(str(p) for p in error.path or ()),
+                    request_id,
+                )
+
+
+def build_schema(settings: ApiSettings) -> CareRecordSchema:
+    """The schema for one app, with its limits built once (see ``api.graphql.hardening``)."""
+    kwargs: dict[str, Any] = {
+        "query": merge_types("Query", QUERY_AREAS),
+        "mutation": merge_types("Mutation", MUTATION_AREAS),
+    }
+    if SUBSCRIPTION_AREAS:
+        kwargs["subscription"] = merge_types("Subscription", SUBSCRIPTION_AREAS)
+    return CareRecordSchema(
+        **kwargs,
+        extensions=[
+            hardening_extension(
+                settings.limits, introspection=settings.graphiql, transport_of=transport_of
+            )
+        ],
+        config=StrawberryConfig(disable_field_suggestions=True),
+    )

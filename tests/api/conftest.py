@@ -1,0 +1,250 @@
+"""Fixtures for the API tests: a real store (SQLite, then PostgreSQL), a real uvicorn server.
+
+``stack`` is shared by the tests of one module (a migrated store with the test
+partnership's directory, the API served by uvicorn on a free 127.0.0.1 port, in
+production mode with a locally generated signing key); each test registers its own
+clients. Requests go through real HTTP and WebSocket, with the gql client library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from psycopg import sql
+from world import MovableClock, Person, build_directory, wait_until
+
+from api.app import create_app
+from api.services import Services
+from api.settings import ApiSettings, Limits
+from api.tokens import TokenIssuer
+from carerecord.application import CareRecord
+from carerecord.migrate import migrate
+from carerecord.runtime import open_care_record
+from carerecord.settings import PostgresParams, Settings
+from carerecord.vocab import ViewerKind
+
+PG_URL = os.environ.get(
+    "CARERECORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
+)
+REQUIRE_PG = os.environ.get("CARERECORD_REQUIRE_POSTGRES") == "1"
+ISSUER = "https://idp.north-shire.test"
+AUDIENCE = "carerecord-api"
+
+
+def _pg_base() -> PostgresParams:
+    params = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
+    assert params is not None
+    return params
+
+
+def _require_postgres(base: PostgresParams) -> None:
+    admin = base.conninfo().replace(f"dbname='{base.dbname}'", "dbname='postgres'")
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (base.dbname,)
+            ).fetchone()
+            if not exists:
+                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base.dbname)))
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL unreachable at {PG_URL}: {exc}"
+        if REQUIRE_PG:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """A fresh, migrated store for one test module on one backend."""
+    data_dir = tmp_path_factory.mktemp("api") / "data"
+    key = b"i" * 32
+    if request.param == "sqlite":
+        settings = Settings(data_dir=data_dir, identifier_key=key)
+        migrate(settings)
+        yield settings
+        return
+    base = _pg_base()
+    _require_postgres(base)
+    schema = f"api_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    settings = Settings(
+        data_dir=data_dir,
+        postgres=PostgresParams(
+            base.host, base.port, base.dbname, base.user, base.password, schema
+        ),
+        identifier_key=key,
+    )
+    try:
+        migrate(settings)
+        yield settings
+    finally:
+        with psycopg.connect(base.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def signing_keys(folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    private, public = folder / "signing.pem", folder / "signing.pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def production_settings(folder: Path, **limits: Any) -> ApiSettings:
+    private, public = signing_keys(folder)
+    return ApiSettings(
+        environment="production",
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        algorithms=("EdDSA",),
+        public_key_path=public,
+        private_key_path=private,
+        cursor_key=os.urandom(32),
+        limits=replace(Limits(), **limits),
+        subscription_poll_seconds=0.05,
+    )
+
+
+class LiveServer:
+    """The app served by a real uvicorn on a free port of 127.0.0.1, in a thread."""
+
+    def __init__(self, app: FastAPI, *, ws_max_size: int) -> None:
+        self.app = app
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="on",
+            ws="websockets-sansio",
+            ws_max_size=ws_max_size,
+            timeout_graceful_shutdown=2,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    def start(self) -> LiveServer:
+        self.thread.start()
+        wait_until(
+            lambda: self.server.started or not self.thread.is_alive(), timeout=30, what="uvicorn"
+        )
+        if not self.server.started:
+            raise RuntimeError("the API server did not start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+@dataclass
+class Stack:
+    """Everything a test needs: the store, the domain app for setup, the live API, tokens."""
+
+    settings: Settings
+    api_settings: ApiSettings
+    app: CareRecord
+    server: LiveServer
+    issuer: TokenIssuer
+    clock: MovableClock
+
+    def token(self, person: Person, *, ttl: timedelta = timedelta(minutes=30)) -> str:
+        return self.issuer.issue(
+            kind=ViewerKind.PRACTITIONER,
+            subject=person.practitioner_id,
+            ttl=ttl,
+            agency=person.agency_id,
+            profession=person.profession,
+            roles=[r.value for r in person.roles],
+        )
+
+    def agency_token(self, agency: str, *, ttl: timedelta = timedelta(minutes=30)) -> str:
+        return self.issuer.issue(kind=ViewerKind.AGENCY_SYSTEM, subject=agency, ttl=ttl)
+
+    def post(self, query: str, token: str | None, **variables: Any) -> httpx.Response:
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        return httpx.post(
+            f"{self.server.url}/graphql",
+            json={"query": query, "variables": variables},
+            headers=headers,
+            timeout=30,
+        )
+
+    def access_count(self) -> int:
+        with self.server.services.databases.access.snapshot() as tx:
+            return int(tx.scalar("SELECT COUNT(*) FROM access_log"))
+
+
+def start_stack(settings: Settings, api_settings: ApiSettings, *, directory: bool = True) -> Stack:
+    clock = MovableClock()
+    app = open_care_record(settings, clock=clock)
+    if directory:
+        build_directory(app, clock() - timedelta(days=1))
+    server = LiveServer(
+        create_app(settings, api_settings, clock=clock),
+        ws_max_size=api_settings.limits.max_body_bytes,
+    ).start()
+    issuer = TokenIssuer(api_settings)
+    return Stack(settings, api_settings, app, server, issuer, clock)
+
+
+@pytest.fixture(scope="module")
+def stack(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    api_settings = production_settings(tmp_path_factory.mktemp("keys"))
+    running = start_stack(store, api_settings)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+        running.app.close()

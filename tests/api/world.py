@@ -1,0 +1,203 @@
+"""A small partnership for the API tests: agencies, practitioners, protocol, clients.
+
+Built through the application service's public commands (the same ones the API
+calls), so what the API serves is what the domain recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from carerecord.application import CareRecord
+from carerecord.nhs import check_digit
+from carerecord.practitioner import Practitioner
+from carerecord.protocol import bundled_document
+from carerecord.values import Viewer
+from carerecord.vocab import Role, ViewerKind
+
+SECRET = "Zebra-7731 disclosed a private matter"
+"""Free text that must never appear in an error, a log line or another caller's response."""
+
+AGENCIES = (
+    ("gp-north", "Northgate Surgery", "health"),
+    ("gp-south", "Southfield Medical Centre", "health"),
+    ("community-health", "North Shire Community Health", "health"),
+    ("mh-trust", "North Shire Mental Health Trust", "health"),
+    ("adult-care", "North Shire Adult Social Care", "social_care"),
+    ("police", "Shires Police", "police"),
+    ("housing", "North Shire Housing", "housing"),
+    ("school", "Riverside Primary School", "education"),
+    ("charity", "Good Neighbours", "voluntary"),
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    practitioner_id: str
+    agency_id: str
+    profession: str
+    roles: tuple[Role, ...] = (Role.PRACTITIONER,)
+    teams: tuple[str, ...] = ()
+
+    @property
+    def caller(self) -> Viewer:
+        return Viewer(
+            kind=ViewerKind.PRACTITIONER,
+            agency_id=self.agency_id,
+            profession=self.profession,
+            practitioner_id=self.practitioner_id,
+        )
+
+
+GP = Person("dr-north", "gp-north", "gp")
+OTHER_GP = Person("dr-south", "gp-south", "gp")
+NURSE = Person("nurse-ann", "community-health", "district_nurse", teams=("dn-north",))
+SOCIAL_WORKER = Person(
+    "sw-sam", "adult-care", "social_worker", (Role.PRACTITIONER, Role.SAFEGUARDING_LEAD)
+)
+POLICE = Person("pc-pat", "police", "police_officer")
+MENTAL_HEALTH = Person("mhp-mo", "mh-trust", "mental_health_practitioner")
+HOUSING = Person("ho-hal", "housing", "housing_officer")
+TEACHER = Person("teacher-tia", "school", "teacher")
+SUPPORT = Person("sup-sue", "charity", "support_worker")
+IG_OFFICER = Person("ig-ivy", "community-health", "district_nurse", (Role.IG_OFFICER,))
+LEAVER = Person("nurse-lou", "community-health", "district_nurse")
+
+PEOPLE = (
+    GP,
+    OTHER_GP,
+    NURSE,
+    SOCIAL_WORKER,
+    POLICE,
+    MENTAL_HEALTH,
+    HOUSING,
+    TEACHER,
+    SUPPORT,
+    IG_OFFICER,
+    LEAVER,
+)
+
+_nhs_counter = itertools.count(400_000_001)
+
+
+def new_nhs_number() -> str:
+    """A fresh NHS number with a valid Modulus 11 check digit."""
+    while True:
+        first_nine = str(next(_nhs_counter))
+        digit = check_digit(first_nine)
+        if digit is not None:
+            return first_nine + str(digit)
+
+
+def build_directory(app: CareRecord, at: datetime) -> None:
+    app.adopt_protocol(bundled_document(2), at=at)
+    for code, name, sector in AGENCIES:
+        app.register_agency(
+            code=code,
+            name=name,
+            sector=sector,
+            local_authority_area="north-shire",
+            phone="01632 960000",
+            email=f"team@{code}.example",
+            at=at,
+        )
+    for person in PEOPLE:
+        app.enrol_practitioner(
+            practitioner_id=person.practitioner_id,
+            agency_id=person.agency_id,
+            profession=person.profession,
+            name=person.practitioner_id.replace("-", " ").title(),
+            roles=person.roles,
+            teams=person.teams,
+            phone="01632 960001",
+            email=f"{person.practitioner_id}@example.org",
+            at=at,
+        )
+    leaver: Practitioner = app.repository.get(Practitioner.id_for(LEAVER.practitioner_id))
+    leaver.leave_service(reason="Moved away", by="system", at=at)
+    app.save(leaver)
+
+
+@dataclass
+class ClientFacts:
+    """A client registered for a test, and the entries recorded about them."""
+
+    client_id: str
+    nhs_number: str
+    entries: dict[str, str]
+
+
+def register_client(
+    app: CareRecord,
+    by: Person,
+    *,
+    given_name: str = "Alex",
+    family_name: str = "Example",
+    local_id: tuple[str, str] | None = None,
+) -> ClientFacts:
+    nhs = new_nhs_number()
+    result = app.register_client(
+        by.caller,
+        nhs_number=nhs,
+        local_ids=dict([local_id]) if local_id else None,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=date(1950, 5, 17),
+    )
+    assert result.id is not None
+    return ClientFacts(result.id, nhs, {})
+
+
+def start_relationship(app: CareRecord, client: ClientFacts, person: Person) -> None:
+    app.start_care_relationship(person.caller, client.client_id, reason="Allocated")
+
+
+def record(
+    app: CareRecord,
+    client: ClientFacts,
+    person: Person,
+    heading: str,
+    *,
+    text: str | None = None,
+    when: datetime,
+    **labels: Any,
+) -> str:
+    result = app.record_contribution(
+        person.caller,
+        client.client_id,
+        heading=heading,
+        text=text or f"{heading} by {person.practitioner_id}",
+        occurred_at=when,
+        **labels,
+    )
+    assert result.id is not None
+    client.entries[result.id] = heading
+    return result.id
+
+
+class MovableClock:
+    """Real time plus an offset the test can move (time itself cannot be driven)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, **kwargs: float) -> None:
+        self.offset += timedelta(**kwargs)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
+    """Wait for a condition (with a deadline), polling briefly; fail loudly on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(0.02)
