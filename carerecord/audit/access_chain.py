@@ -112,10 +112,14 @@ class _Walk:
             return b"", self._broken_global_link(n, client, seq, prev_hash)
         current = link_hash(prev_hash, stream_prev, access_digest(n, client, seq, record))
         if current != as_bytes(row[6]):
+            if self._skipped_by_next(n):
+                return b"", self._inserted(n, client, seq)
             return b"", self._altered(n, client, seq, record)
         problem = self._copies_agree(n, client, seq, record, row)
         if problem is None:
             problem = self._client_link(n, client, seq, stream_prev, row[_PRED], row[_PRED + 1])
+            if problem is not None and self._skipped_by_next(n):
+                return b"", self._inserted(n, client, seq)
         if problem is not None:
             return b"", problem
         self.before_last_hash = self.last_hash
@@ -125,6 +129,22 @@ class _Walk:
         self.last_seq = seq
         self.records += 1
         return current, None
+
+    def _skipped_by_next(self, n: int) -> bool:
+        """Does the chain run past position ``n`` (the next record links to the one before)?"""
+        with self.db.snapshot() as tx:
+            nxt = tx.fetchone(f"SELECT prev_hash FROM {ACCESS_TABLE} WHERE position = ?", (n + 1,))
+        return nxt is not None and as_bytes(nxt[0]) == self.last_hash
+
+    def _inserted(self, n: int, client: str | None, seq: int) -> ChainBreak:
+        return self.broken(
+            BreakKind.RECORD_INSERTED,
+            n,
+            client,
+            seq,
+            f"an access record is stored at position {n} that the chain never contained: "
+            "the next record links past it",
+        )
 
     def _copies_agree(
         self, n: int, client: str | None, seq: int, record: bytes, row: tuple[Any, ...]

@@ -248,15 +248,18 @@ class _Walk:
 
     # --- diagnosis (only ever runs once, on the first failure) ----------------------------
 
-    def _skipped_by_next(self, n: int) -> bool:
-        """Does the chain run past position ``n`` (the next record links to the one before)?"""
+    def _skipped_by_next(self, n: int, *, at_end: bool = False) -> bool:
+        """Does the chain run past position ``n`` (the next record links to the one before)?
+
+        ``at_end``: the answer when no chain record follows ``n``.
+        """
         with self.db.snapshot() as tx:
             nxt = tx.fetchone(
                 f"SELECT prev_hash FROM {self.tables.chain} "
                 "WHERE notification_id > ? ORDER BY notification_id LIMIT 1",
                 (n,),
             )
-        return nxt is None or as_bytes(nxt[0]) == self.last_hash
+        return at_end if nxt is None else as_bytes(nxt[0]) == self.last_hash
 
     def _inserted(self, n: int, stream: str, version: int) -> ChainBreak:
         return self.broken(
@@ -271,7 +274,7 @@ class _Walk:
     def _without_chain_row(self, n: int, e: EventRow) -> ChainBreak:
         stream = stream_str(e[1])
         version = int(e[2])
-        if self._skipped_by_next(n):
+        if self._skipped_by_next(n, at_end=True):
             return self._inserted(n, stream, version)
         return self.broken(
             BreakKind.CHAIN_ROW_MISSING,

@@ -354,3 +354,15 @@ def test_an_intact_log_with_a_checkpoint_verifies_through_it(
     report = verify_log(deployment.settings, deployment.dbs, EVENTS, trusted=trusted)
     assert report.intact, report.first_break
     assert (report.checkpoints, report.checkpoints_valid, report.chain.pins_checked) == (1, 1, 1)
+
+
+def test_an_edit_of_the_newest_event_is_altered_content_not_an_insertion(
+    deployment: Deployment, clients: list[str]
+) -> None:
+    n, version, _ = stream_events(deployment.settings, clients[-1])[-1]
+    t = event_tables(deployment.settings)
+    with raw(deployment.settings, "events") as tx:
+        tx.execute(f"UPDATE {t.events} SET state = ? WHERE {t.id_column} = ?", (b"{}", n))
+    brk = check(deployment).first_break
+    assert brk is not None
+    assert (brk.kind, brk.position, brk.version) == (BreakKind.CONTENT_ALTERED, n, version)
