@@ -215,7 +215,7 @@ def decide(
     covering = [
         c
         for c in state.consents
-        if (now is None or c.in_force_at(now))
+        if _counts(c, now)
         and c.scope.covers(
             labels.category, viewer.agency_id, viewer.sector, viewer.profession, purpose
         )
@@ -272,6 +272,19 @@ def decide(
         "There is no consent or other lawful basis for sharing this entry with you.",
         protocol,
     )
+
+
+def _counts(consent: ConsentDecision, now: datetime | None) -> bool:
+    """Whether a consent decision counts for this decision.
+
+    At projection time (``now=None``) only time limits that could narrow access are
+    lifted: a grant counts however old, but a refusal that lapses does not, since it may
+    have lapsed by the time of any read (which re-decides with the real time). Counting
+    it would keep the entry out of the view for ever after the refusal expired.
+    """
+    if now is not None:
+        return consent.in_force_at(now)
+    return consent.decision is ConsentDecisionKind.GRANTED or consent.expires_at is None
 
 
 def _subject_access(
