@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from gql import Client
+from gql.graphql_request import GraphQLRequest
+from gql.transport.httpx import HTTPXTransport
 from psycopg import sql
 from world import MovableClock, Person, build_directory, wait_until
 
@@ -81,7 +84,7 @@ def store(
     key = b"i" * 32
     if request.param == "sqlite":
         settings = Settings(data_dir=data_dir, identifier_key=key)
-        migrate(settings)
+        _prepare(settings)
         yield settings
         return
     base = _pg_base()
@@ -97,11 +100,20 @@ def store(
         identifier_key=key,
     )
     try:
-        migrate(settings)
+        _prepare(settings)
         yield settings
     finally:
         with psycopg.connect(base.conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _prepare(settings: Settings) -> None:
+    migrate(settings)
+    app = open_care_record(settings)
+    try:
+        build_directory(app, datetime.now(UTC) - timedelta(days=1))
+    finally:
+        app.close()
 
 
 def signing_keys(folder: Path) -> tuple[Path, Path]:
@@ -226,16 +238,14 @@ class Stack:
             return int(tx.scalar("SELECT COUNT(*) FROM access_log"))
 
 
-def start_stack(settings: Settings, api_settings: ApiSettings, *, directory: bool = True) -> Stack:
+def start_stack(settings: Settings, api_settings: ApiSettings) -> Stack:
     clock = MovableClock()
     app = open_care_record(settings, clock=clock)
-    if directory:
-        build_directory(app, clock() - timedelta(days=1))
     server = LiveServer(
         create_app(settings, api_settings, clock=clock),
         ws_max_size=api_settings.limits.max_body_bytes,
     ).start()
-    issuer = TokenIssuer(api_settings)
+    issuer = TokenIssuer(api_settings.resolved(settings.data_dir))
     return Stack(settings, api_settings, app, server, issuer, clock)
 
 
@@ -248,3 +258,14 @@ def stack(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     finally:
         running.server.stop()
         running.app.close()
+
+
+def gql_execute(stack: Stack, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """Run one operation through the gql client library over real HTTP."""
+    transport = HTTPXTransport(
+        url=f"{stack.server.url}/graphql", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    with Client(transport=transport, fetch_schema_from_transport=False) as session:
+        result = session.execute(GraphQLRequest(query, variable_values=variables or None))
+    assert isinstance(result, dict)
+    return result
