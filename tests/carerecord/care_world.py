@@ -18,7 +18,9 @@ import pytest
 
 from carerecord.application import CareRecord
 from carerecord.errors import CareRecordError
+from carerecord.persistence import library_env
 from carerecord.practitioner import Practitioner
+from carerecord.settings import Settings
 from carerecord.values import Viewer
 from carerecord.vocab import Role, ViewerKind
 
@@ -227,13 +229,24 @@ class SwitchableClock:
         return self.current()
 
 
+def open_app(settings: Settings, clock: Callable[[], datetime], **kwargs: Any) -> CareRecord:
+    """Another application instance on the same store (a second writer, another process)."""
+    return CareRecord(
+        library_env(settings, create_tables=False),
+        identifier_key=settings.resolved_identifier_key(),
+        partnership=settings.partnership,
+        clock=clock,
+        **kwargs,
+    )
+
+
 @dataclass
 class World:
     """A store holding the test partnership's directory and protocol v1, plus the clock."""
 
     app: CareRecord
     clock: Any
-    backend: str
+    settings: Settings
     _client_count: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     @property

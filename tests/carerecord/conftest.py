@@ -21,7 +21,6 @@ from psycopg import sql
 
 from carerecord.application import CareRecord
 from carerecord.migrate import migrate
-from carerecord.persistence import library_env
 from carerecord.protocol import bundled_document
 from carerecord.runtime import open_care_record
 from carerecord.settings import PostgresParams, Settings
@@ -111,18 +110,7 @@ def world(
     """The shared directory store, with the application's clock set to this test's clock."""
     app, switch = _shared_world
     switch.current = clock
-    return World(app=app, clock=clock, backend=shared_settings.dialect)
-
-
-def open_app(settings: Settings, clock: Any, **kwargs: Any) -> CareRecord:
-    """Another application instance on the same store (e.g. a second writer)."""
-    return CareRecord(
-        library_env(settings, create_tables=False),
-        identifier_key=settings.resolved_identifier_key(),
-        partnership=settings.partnership,
-        clock=clock,
-        **kwargs,
-    )
+    return World(app=app, clock=clock, settings=shared_settings)
 
 
 @pytest.fixture
