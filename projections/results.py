@@ -446,9 +446,7 @@ class FeedPage:
     read_at: datetime
     reads: tuple[FeedClientRead, ...] = field(default=())
 
-    def access_records(
-        self, *, request_id: str, action: str, at: datetime
-    ) -> list[AccessRecord]:
+    def access_records(self, *, request_id: str, action: str, at: datetime) -> list[AccessRecord]:
         """One access record per client whose entries this page returned."""
         return [
             _record(
