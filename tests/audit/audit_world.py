@@ -85,11 +85,15 @@ PEOPLE = (
 
 
 class StepClock:
-    """A clock tests move forward; it starts at the real time so that "recorded at or
-    before T" (the library's recording timestamps) and the application's times agree."""
+    """A clock tests move forward, never back.
+
+    It starts a little ahead of the real time: "recorded at or before T" uses the
+    library's recording timestamps (real time), so the application's times must never
+    fall behind them.
+    """
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
 
     def __call__(self) -> datetime:
         return self.now
