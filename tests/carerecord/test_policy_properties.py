@@ -1,0 +1,317 @@
+"""Properties of the sharing policy that must hold for any viewer, entry and record state."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from policy_cases import (
+    NOW,
+    agency_system,
+    audience,
+    break_glass,
+    consent,
+    document,
+    practitioner,
+    protocol,
+    sealed,
+    the_client,
+)
+from policy_oracle import Case, Oracle
+
+from carerecord.policy import (
+    CARE,
+    NO_RELATIONSHIP,
+    SELF,
+    Decision,
+    SharingState,
+    ViewerRelationship,
+    decide,
+)
+from carerecord.values import ConsentDecision, ConsentScope, Labels, Restriction, Viewer
+from carerecord.vocab import (
+    ConsentDecisionKind,
+    LawfulBasis,
+    Purpose,
+    RelationshipKind,
+    RestrictionRequester,
+    Role,
+    Sector,
+    Sensitivity,
+    ViewerKind,
+)
+
+PROTOCOL_VERSIONS = (1, 2)
+CATEGORIES = sorted(document(1)["categories"])
+PROFESSIONS = sorted(document(1)["professions"])
+AGENCIES = ("gp-north", "mh-trust", "adult-care", "police", "housing", "school", "charity")
+EXEMPTIONS = sorted(document(1)["subject_access_exemptions"])
+CONSENTABLE = (Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY)
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def viewers(draw: st.DrawFn) -> Viewer:
+    kind = draw(st.sampled_from(["practitioner"] * 8 + ["agency_system", "client"]))
+    agency = draw(st.sampled_from(AGENCIES))
+    if kind == "client":
+        return the_client()
+    if kind == "agency_system":
+        return agency_system(agency, draw(st.sampled_from(list(Sector))))
+    roles = draw(st.frozensets(st.sampled_from(list(Role)), max_size=2))
+    return practitioner(draw(st.sampled_from(PROFESSIONS)), agency, *roles)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> Labels:
+    profession = draw(st.sampled_from(PROFESSIONS))
+    return Labels(
+        entry_id=draw(st.sampled_from(["entry-1", "entry-2"])),
+        agency_id=draw(st.sampled_from(AGENCIES)),
+        sector=draw(st.sampled_from(list(Sector))),
+        author_id=f"{profession}-author",
+        profession=profession,
+        category=draw(st.sampled_from(CATEGORIES)),
+        heading="Notes",
+        sensitivity=draw(st.sampled_from([Sensitivity.NORMAL, *Sensitivity])),
+        lawful_basis=draw(st.sampled_from(list(LawfulBasis))),
+        occurred_at=NOW - timedelta(days=2),
+        subject_access_exemption=draw(st.none() | st.sampled_from(EXEMPTIONS)),
+    )
+
+
+audiences = st.builds(
+    lambda everyone, agencies, sectors, professions: audience(
+        everyone=everyone, agencies=agencies, sectors=sectors, professions=professions
+    ),
+    st.booleans(),
+    st.lists(st.sampled_from(AGENCIES), max_size=2).map(tuple),
+    st.lists(st.sampled_from(list(Sector)), max_size=2).map(tuple),
+    st.lists(st.sampled_from([*PROFESSIONS, "agency_system"]), max_size=2).map(tuple),
+)
+
+
+@st.composite
+def consents(draw: st.DrawFn, decision: ConsentDecisionKind | None = None) -> ConsentDecision:
+    decided = NOW - timedelta(days=draw(st.integers(0, 800)))
+    expiry = draw(st.none() | st.integers(1, 900).map(lambda d: decided + timedelta(days=d)))
+    return consent(
+        decision or draw(st.sampled_from(list(ConsentDecisionKind))),
+        categories=draw(st.none() | st.frozensets(st.sampled_from(CATEGORIES), min_size=1)),
+        purposes=draw(st.none() | st.frozensets(st.sampled_from(CONSENTABLE), min_size=1)),
+        to=draw(audiences),
+        decided_at=decided,
+        expires_at=expiry,
+        consent_id=f"consent-{draw(st.integers(0, 10_000))}",
+    )
+
+
+@st.composite
+def restrictions(draw: st.DrawFn) -> Restriction:
+    on_entry = draw(st.booleans())
+    return sealed(
+        entry_id=draw(st.sampled_from(["entry-1", "entry-2"])) if on_entry else None,
+        category=None if on_entry else draw(st.sampled_from(CATEGORIES)),
+        hidden_from=draw(audiences),
+        requested_by=draw(st.sampled_from(list(RestrictionRequester))),
+        restriction_id=f"restriction-{draw(st.integers(0, 10_000))}",
+    )
+
+
+@st.composite
+def sharing_states(draw: st.DrawFn) -> SharingState:
+    return SharingState(
+        consents=tuple(draw(st.lists(consents(), max_size=3))),
+        restrictions=tuple(draw(st.lists(restrictions(), max_size=2))),
+    )
+
+
+@st.composite
+def standings(draw: st.DrawFn, viewer: Viewer) -> ViewerRelationship:
+    # Weighted towards a care relationship: most of the policy lies behind it.
+    options: list[ViewerRelationship] = [CARE, CARE, CARE, NO_RELATIONSHIP, SELF]
+    if viewer.kind is ViewerKind.PRACTITIONER:
+        options += [
+            break_glass(viewer),
+            break_glass(viewer, active=False),
+            break_glass(viewer, purpose=Purpose.DIRECT_CARE),
+        ]
+    return draw(st.sampled_from(options))
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    viewer = draw(viewers())
+    return {
+        "viewer": viewer,
+        "purpose": draw(st.sampled_from(list(Purpose))),
+        "labels": draw(entries()),
+        "state": draw(sharing_states()),
+        "relationship": draw(standings(viewer)),
+        "protocol": protocol(draw(st.sampled_from(PROTOCOL_VERSIONS))),
+        "now": NOW,
+    }
+
+
+@st.composite
+def shareable_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Cases where sharing is plausible, so consent and its time limits decide the outcome."""
+    version = draw(st.sampled_from(PROTOCOL_VERSIONS))
+    purpose = draw(st.sampled_from([Purpose.DIRECT_CARE, Purpose.EMERGENCY]))
+    viewer = practitioner(
+        draw(st.sampled_from(["gp", "paramedic", "social_worker", "police_officer"])),
+        draw(st.sampled_from(["gp-north", "adult-care", "police"])),
+    )
+    labels = Labels(
+        entry_id="entry-1",
+        agency_id="gp-south",
+        sector=Sector.HEALTH,
+        author_id="gp-author",
+        profession="gp",
+        category=draw(st.sampled_from(["physical_health", "medication"])),
+        heading="History",
+        sensitivity=Sensitivity.NORMAL,
+        lawful_basis=draw(st.sampled_from(list(LawfulBasis))),
+        occurred_at=NOW - timedelta(days=2),
+    )
+    broad = consents().map(lambda c: replace(c, scope=ConsentScope()))
+    return {
+        "viewer": viewer,
+        "purpose": purpose,
+        "labels": labels,
+        "state": SharingState(tuple(draw(st.lists(broad | consents(), min_size=1, max_size=3)))),
+        "relationship": draw(st.sampled_from([CARE, break_glass(viewer)])),
+        "protocol": protocol(version),
+        "now": NOW,
+    }
+
+
+def allowed(case: dict[str, Any], **changes: Any) -> bool:
+    return decide(**{**case, **changes}).allowed
+
+
+@PROPERTY
+@given(cases() | shareable_cases(), consents(ConsentDecisionKind.GRANTED))
+def test_withdrawing_a_grant_never_widens_access(case: dict[str, Any], grant: Any) -> None:
+    state: SharingState = case["state"]
+    with_grant = SharingState((*state.consents, grant), state.restrictions)
+    assert allowed(case, state=state) <= allowed(case, state=with_grant)
+
+
+@PROPERTY
+@given(cases() | shareable_cases(), consents(ConsentDecisionKind.REFUSED))
+def test_adding_a_refusal_never_widens_access(case: dict[str, Any], refusal: Any) -> None:
+    state: SharingState = case["state"]
+    with_refusal = SharingState((*state.consents, refusal), state.restrictions)
+    assert allowed(case, state=with_refusal) <= allowed(case, state=state)
+
+
+@PROPERTY
+@given(cases() | shareable_cases(), restrictions())
+def test_a_restriction_never_widens_access(case: dict[str, Any], restriction: Any) -> None:
+    state: SharingState = case["state"]
+    sealed_state = SharingState(state.consents, (*state.restrictions, restriction))
+    assert allowed(case, state=sealed_state) <= allowed(case, state=state)
+
+
+@PROPERTY
+@given(
+    cases() | shareable_cases(),
+    st.sampled_from(list(Sensitivity)),
+    st.sampled_from(list(Sensitivity)),
+)
+def test_raising_sensitivity_never_widens_access(
+    case: dict[str, Any], low: Sensitivity, high: Sensitivity
+) -> None:
+    if low.rank > high.rank:
+        low, high = high, low
+    labels: Labels = case["labels"]
+    less = Labels(**{**labels.__dict__, "sensitivity": low})
+    more = Labels(**{**labels.__dict__, "sensitivity": high})
+    assert allowed(case, labels=more) <= allowed(case, labels=less)
+
+
+@PROPERTY
+@given(cases())
+def test_without_a_relationship_only_subject_access_audit_and_active_break_glass_read(
+    case: dict[str, Any],
+) -> None:
+    decision: Decision = decide(**case)
+    viewer: Viewer = case["viewer"]
+    relationship: ViewerRelationship = case["relationship"]
+    purpose: Purpose = case["purpose"]
+    if not decision.allowed or relationship.kind is RelationshipKind.CARE:
+        return
+    grant = relationship.grant
+    assert (
+        (purpose is Purpose.SUBJECT_ACCESS and viewer.kind is ViewerKind.CLIENT)
+        or (purpose is Purpose.AUDIT and bool(viewer.roles & {Role.AUDITOR, Role.IG_OFFICER}))
+        or (
+            relationship.kind is RelationshipKind.BREAK_GLASS
+            and grant is not None
+            and grant.active_at(NOW)
+            and purpose is grant.purpose is Purpose.EMERGENCY
+        )
+    ), decision
+
+
+@PROPERTY
+@given(cases())
+def test_no_relationship_at_all_reads_only_for_audit(case: dict[str, Any]) -> None:
+    decision = decide(**{**case, "relationship": NO_RELATIONSHIP})
+    if decision.allowed:
+        assert case["purpose"] is Purpose.AUDIT
+        assert case["viewer"].roles & {Role.AUDITOR, Role.IG_OFFICER}
+
+
+@PROPERTY
+@given(cases() | shareable_cases())
+def test_decide_is_deterministic_and_leaves_its_inputs_alone(case: dict[str, Any]) -> None:
+    before = copy.deepcopy(case)
+    first, second = decide(**case), decide(**case)
+    assert first == second
+    assert case == before
+    assert decide(**before) == first
+
+
+@PROPERTY
+@given(cases() | shareable_cases(), st.integers(0, 60 * 24 * 900))
+def test_a_projection_time_decision_allows_whatever_a_real_time_decision_allows(
+    case: dict[str, Any], minutes_later: int
+) -> None:
+    # Any read happens at or after the decisions in the record were made.
+    read_at = NOW + timedelta(minutes=minutes_later)
+    if allowed(case, now=read_at):
+        assert allowed(case, now=None), decide(**{**case, "now": None})
+
+
+@PROPERTY
+@given(cases() | shareable_cases(), st.booleans())
+def test_the_policy_agrees_with_the_oracle_on_random_records(
+    case: dict[str, Any], at_projection_time: bool
+) -> None:
+    if at_projection_time:
+        case = {**case, "now": None}
+    oracle = Oracle(document(case["protocol"].version))
+    want = oracle.expect(
+        Case(
+            case["viewer"],
+            case["purpose"],
+            case["labels"],
+            case["state"],
+            case["relationship"],
+            case["now"],
+        )
+    )
+    got = decide(**case)
+    assert (got.allowed, got.rule, got.basis, got.redactions) == (
+        want.allowed,
+        want.rule,
+        want.basis,
+        want.redactions,
+    )
