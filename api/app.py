@@ -6,6 +6,7 @@ the environment; tests and the demo pass settings explicitly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.edge import Edge
+from api.errors import install_error_handlers
 from api.graphql.http import graphql_get, graphql_post
 from api.graphql.schema import build_schema
 from api.graphql.ws import SubscriptionRouter
@@ -51,14 +53,18 @@ def create_app(
         services = Services.open(settings, resolved, metrics=metrics, clock=clock)
         app.state.services = services
         app.state.api_settings = resolved
-        started = on_start(services) if on_start is not None else None
         try:
-            yield
+            await asyncio.to_thread(services.start_projections)
+            started = on_start(services) if on_start is not None else None
+            try:
+                yield
+            finally:
+                close = getattr(started, "close", None)
+                if callable(close):
+                    close()
         finally:
-            close = getattr(started, "close", None)
-            if callable(close):
-                close()
-            services.close()
+            await services.watcher.stop()
+            await asyncio.to_thread(services.close)
 
     app = FastAPI(
         title="carerecord API",
@@ -75,6 +81,7 @@ def create_app(
     app.add_api_route("/graphql", graphql_get, methods=["GET"], include_in_schema=False)
     app.include_router(SubscriptionRouter(schema, api_settings))
     app.include_router(rest_router())
+    install_error_handlers(app)
     if api_settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -46,24 +46,28 @@ class AuditTrail:
         self._pending: dict[tuple[str | None, str, str], _Pending] = {}
         self._lock = threading.Lock()
 
-    def add(self, record: AccessRecord, entries: Iterable[SharedEntry] = ()) -> None:
-        """Note a read. ``entries`` are the shared entries it returned (hashed together)."""
+    def add(self, record: AccessRecord, entries: Iterable[SharedEntry] | None = None) -> None:
+        """Note a read of one client.
+
+        ``entries``: the shared entries the read returned. Reads of the same client
+        (same action and purpose) in one request merge into one record, whose items
+        and ``slice_hash`` cover every entry returned; without ``entries`` the record
+        is kept as given (reads that return no entries, e.g. a lookup).
+        """
         key = (record.client_id, record.action, record.purpose)
         with self._lock:
             pending = self._pending.get(key)
             if pending is None:
                 pending = self._pending[key] = _Pending(record)
-                pending.entries.update(((e.entry_id, e.version), e) for e in entries)
+            if entries is None:
                 return
-            before = len(pending.entries)
             pending.entries.update(((e.entry_id, e.version), e) for e in entries)
-            if len(pending.entries) != before:
-                shown = sort_slice(pending.entries.values())
-                pending.record = replace(
-                    pending.record,
-                    items=tuple((e.entry_id, e.version) for e in shown),
-                    response_hash=slice_hash(shown),
-                )
+            shown = sort_slice(pending.entries.values())
+            pending.record = replace(
+                pending.record,
+                items=tuple((e.entry_id, e.version) for e in shown),
+                response_hash=slice_hash(shown),
+            )
 
     @property
     def records(self) -> list[AccessRecord]:

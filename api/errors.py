@@ -165,3 +165,46 @@ def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> Grap
 def graphql_code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     return code if isinstance(code, str) else INTERNAL_ERROR
+
+
+# --- REST: the same shapes for FastAPI's own refusals ------------------------------------
+
+
+def install_error_handlers(app: Any) -> None:
+    """Map FastAPI/Starlette refusals and unexpected errors to the coded error body."""
+    import orjson
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    def respond(exc: BaseException, status: int | None = None) -> Response:
+        return Response(
+            orjson.dumps(body_for(exc)),
+            status or status_for(exc),
+            media_type="application/json",
+        )
+
+    async def validation(_: Request, exc: Exception) -> Response:
+        return respond(ApiError(BAD_REQUEST, "The request's parameters are not valid."))
+
+    async def http(_: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        if status == 404:
+            return respond(ApiError("NOT_FOUND", "No such route."), 404)
+        if status == 405:
+            return respond(ApiError(METHOD_NOT_ALLOWED, "Method not allowed here."), 405)
+        return respond(ApiError(BAD_REQUEST, "The request could not be handled."), status)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error(
+            "unexpected error on %s: %s (request %s)",
+            request.url.path,
+            type(exc).__name__,
+            getattr(request.state, "request_id", "-"),
+        )
+        return respond(exc, 500)
+
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(HTTPException, http)
+    app.add_exception_handler(Exception, unexpected)

@@ -11,12 +11,17 @@ from typing import Any
 from api.auth import Authenticator, TokenVerifier
 from api.cursors import CursorCodec
 from api.metrics import Metrics
+from api.readside import view_runner
 from api.settings import ApiSettings
+from api.watch import ViewWatcher
 from carerecord.access_log import AccessLog, AccessLogWriter
 from carerecord.application import CareRecord, Clock, utc_now
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.repository import ReadRepository
+from projections.runner import ProjectionRunner
+from projections.settings import ProjectionSettings
 
 
 @dataclass
@@ -31,6 +36,9 @@ class Services:
     authenticator: Authenticator
     cursors: CursorCodec
     metrics: Metrics
+    reads: ReadRepository
+    watcher: ViewWatcher
+    runner: ProjectionRunner | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -41,14 +49,27 @@ class Services:
         *,
         metrics: Metrics,
         clock: Clock = utc_now,
+        projection_settings: ProjectionSettings | None = None,
     ) -> Services:
-        """Open everything (I/O: reads keys, opens pools and files). ``api`` must be resolved."""
+        """Open everything (I/O: reads keys, opens pools and files). ``api`` must be resolved.
+
+        With ``api.in_process_projections`` the curated views are built by a runner in
+        this process (the embedded mode; call ``start_projections``); otherwise a
+        separate projection worker keeps them up to date.
+        """
         if api.cursor_key is None:
             raise ValueError("the API settings must be resolved before opening services")
         databases = Databases(settings)
         care_record = open_care_record(settings, clock=clock)
         access_log = AccessLog(databases.access)
         writer = AccessLogWriter(access_log, timeout=api.audit_timeout_seconds)
+        projection_settings = projection_settings or ProjectionSettings()
+        runner = None
+        if api.in_process_projections:
+            runner = view_runner(settings, care_record, databases, projection_settings)
+        reads = ReadRepository(
+            care_record, databases.views, settings=projection_settings, runner=runner
+        )
         return cls(
             settings=settings,
             api=api,
@@ -60,18 +81,31 @@ class Services:
             authenticator=Authenticator(TokenVerifier(api), care_record),
             cursors=CursorCodec(api.cursor_key),
             metrics=metrics,
+            reads=reads,
+            watcher=ViewWatcher(reads.positions, interval=api.subscription_poll_seconds),
+            runner=runner,
         )
+
+    def start_projections(self, *, catch_up_timeout: float = 600.0) -> None:
+        """Start the in-process runner (if any) and wait until the views have caught up."""
+        if self.runner is None:
+            return
+        self.runner.start()
+        head = int(self.care_record.recorder.max_notification_id() or 0)
+        if not self.runner.wait_for(head, timeout=catch_up_timeout):
+            raise RuntimeError("the curated views did not catch up with the event log")
 
     def access_writer_alive(self) -> bool:
         thread = getattr(self.access_writer, "_thread", None)
         return thread is None or thread.is_alive()
 
-    def projection_lag(self) -> int | None:
-        """Events in the log the views have not processed yet (None: no read side here)."""
-        lag = self.extras.get("projection_lag")
-        return None if lag is None else int(lag())
+    def projection_lag(self) -> int:
+        """Events in the log the slowest view has not processed yet."""
+        return self.reads.readiness().max_lag
 
     def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
         self.access_writer.close()
         self.care_record.close()
         self.databases.close()

@@ -23,8 +23,11 @@ from api.graphql.consent import ConsentMutations
 from api.graphql.context import transport_of
 from api.graphql.contributions import ContributionMutations
 from api.graphql.hardening import hardening_extension
+from api.graphql.lists import ListQueries
 from api.graphql.me import MeQueries
+from api.graphql.record import RecordQueries
 from api.graphql.referral_mutations import ReferralMutations
+from api.graphql.subscriptions import RecordSubscriptions
 from api.settings import ApiSettings
 
 log = logging.getLogger("carerecord.api")
@@ -32,6 +35,8 @@ log = logging.getLogger("carerecord.api")
 QUERY_AREAS: tuple[type, ...] = (
     MeQueries,
     ClientQueries,
+    RecordQueries,
+    ListQueries,
 )
 MUTATION_AREAS: tuple[type, ...] = (
     ClientMutations,
@@ -40,7 +45,7 @@ MUTATION_AREAS: tuple[type, ...] = (
     ConsentMutations,
     ReferralMutations,
 )
-SUBSCRIPTION_AREAS: tuple[type, ...] = ()
+SUBSCRIPTION_AREAS: tuple[type, ...] = (RecordSubscriptions,)
 
 
 class CareRecordSchema(strawberry.Schema):

@@ -1,0 +1,139 @@
+"""Running the API under uvicorn, and preparing the demo (``carerecord serve --demo``)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from api.services import Services
+from api.settings import ApiSettings
+from carerecord.migrate import migrate
+from carerecord.runtime import open_care_record
+from carerecord.settings import Settings
+
+DEMO_ROLES = (
+    ("a district nurse", "district_nurse", None),
+    ("a social worker", "social_worker", None),
+    ("a police officer", "police_officer", None),
+    ("a mental-health practitioner", "mental_health_practitioner", None),
+    ("a GP", "gp", 0),
+    ("a GP at another practice", "gp", 1),
+    ("an information-governance officer", None, "information_governance_officer"),
+)
+
+
+def prepare_demo(
+    settings: Settings, api: ApiSettings, *, clients: int, seed: int, host: str, port: int
+) -> str:
+    """Migrate the embedded store, load the demo dataset if it is empty, return the guide."""
+    from carerecord.demo import load_demo
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings)
+    api.resolved(settings.data_dir)  # generates the dev keys before the first token command
+    app = open_care_record(settings)
+    try:
+        if int(app.recorder.max_notification_id() or 0) == 0:
+            print(f"Loading the demo dataset ({clients} clients)...", file=sys.stderr)
+            load_demo(app, seed=seed, clients=clients, progress=_progress)
+        practitioners = demo_practitioners(app)
+    finally:
+        app.close()
+    return guide(settings, host=host, port=port, practitioners=practitioners)
+
+
+def _progress(done: int, total: int) -> None:
+    if total and (done == total or done % max(1, total // 10) == 0):
+        print(f"  {done}/{total}", file=sys.stderr)
+
+
+def demo_practitioners(app: Any) -> list[tuple[str, str]]:
+    """(description, practitioner id) for a few demo callers, found in the directory."""
+    from projections.results import Page  # noqa: F401  (keeps the read side importable here)
+
+    found: list[tuple[str, str]] = []
+    directory = getattr(app, "demo_directory", None)
+    people = directory() if callable(directory) else []
+    for label, profession, which in DEMO_ROLES:
+        for person in people:
+            if _matches(person, profession, which):
+                found.append((label, person["practitioner_id"]))
+                break
+    return found
+
+
+def _matches(person: dict[str, Any], profession: str | None, which: Any) -> bool:
+    if profession is None:
+        return which in person.get("roles", ())
+    return bool(person.get("profession") == profession)
+
+
+def guide(
+    settings: Settings, *, host: str, port: int, practitioners: list[tuple[str, str]]
+) -> str:
+    base = f"http://{host}:{port}"
+    carerecord = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "carerecord"
+    lines = [
+        "",
+        "The shared care record is running (dev mode, demo data, embedded SQLite in "
+        f"{settings.data_dir}).",
+        "",
+        f"  GraphQL:   POST {base}/graphql   (GraphiQL: open {base}/graphql in a browser)",
+        f"  Feed:      GET  {base}/feed      (OpenAPI: {base}/docs)",
+        f"  Health:    {base}/healthz  {base}/readyz  {base}/metrics",
+        "",
+        "Get a token (valid 60 minutes) for one of the demo practitioners:",
+    ]
+    for label, practitioner_id in practitioners:
+        lines.append(f"  {carerecord} token --dev --practitioner {practitioner_id}   # {label}")
+    lines += [
+        f"  {carerecord} token --dev --agency <agency-code>   # an agency system (the feed)",
+        "",
+        "Then, for example:",
+        f"  TOKEN=$({carerecord} token --dev --practitioner "
+        f"{practitioners[0][1] if practitioners else '<practitioner-id>'})",
+        f"  curl -s {base}/graphql -H \"Authorization: Bearer $TOKEN\" "
+        "-H 'Content-Type: application/json' \\",
+        "    -d '{\"query\": \"{ me { name profession } caseload(first: 5) "
+        "{ items { client { clientId givenName familyName } } } }\"}'",
+        "",
+        "In GraphiQL, put the token in the Headers tab: "
+        '{"Authorization": "Bearer <token>"}. See docs/graphql.md for worked examples.',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_server(
+    settings: Settings,
+    api: ApiSettings,
+    *,
+    host: str,
+    port: int,
+    guide: str | None = None,
+    on_start: Callable[[Services], Any] | None = None,
+) -> None:
+    """Serve the app with uvicorn until interrupted."""
+
+    def started(services: Services) -> Any:
+        if guide is not None:
+            print(guide, flush=True)
+        return None if on_start is None else on_start(services)
+
+    app = create_app(settings, api, on_start=started)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        ws="websockets-sansio",
+        ws_max_size=api.limits.max_body_bytes,
+        server_header=False,
+        log_level="info",
+    )
+    uvicorn.Server(config).run()
