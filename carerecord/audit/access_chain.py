@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from carerecord.access_log import access_digest
+from carerecord.access_log import AccessRecord, access_digest
 from carerecord.audit.chains import (
     ACCESS,
     ACCESS_TABLE,
@@ -333,3 +334,28 @@ def check_access_chain(
         first_break=first_break,
         seconds=time.perf_counter() - started,
     )
+
+
+@dataclass(frozen=True)
+class FoundAccess:
+    """An access record looked up by its id, and whether its own chain hash checks out."""
+
+    position: int
+    record: AccessRecord
+    intact: bool
+
+
+def find_access(db: Database, access_id: str) -> FoundAccess | None:
+    """The access record with this id, if any (its own link is checked, not the whole log)."""
+    with db.snapshot() as tx:
+        row = tx.fetchone(
+            f"SELECT position, client_id, client_seq, record, stream_prev_hash, prev_hash, hash "
+            f"FROM {ACCESS_TABLE} WHERE access_id = ?",
+            (access_id,),
+        )
+    if row is None:
+        return None
+    position, client, seq, body = int(row[0]), row[1], int(row[2]), as_bytes(row[3])
+    digest = access_digest(position, None if client is None else str(client), seq, body)
+    intact = link_hash(as_bytes(row[5]), as_bytes(row[4]), digest) == as_bytes(row[6])
+    return FoundAccess(position, AccessRecord.from_json(orjson.loads(body)), intact)
