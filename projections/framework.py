@@ -55,7 +55,8 @@ class Item(Protocol):
 class Source(Protocol):
     """An ordered, append-only log the runner reads in pages."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def head(self) -> int:
         """The position of the newest item (0 if none)."""
@@ -75,8 +76,11 @@ class Projection(Protocol):
     cached in memory between batches (called after a rollback and before a rebuild).
     """
 
-    name: str
-    tables: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
     def process(self, tx: Tx, items: Sequence[Any]) -> None: ...
 

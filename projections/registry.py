@@ -7,7 +7,7 @@ projections below all read the event log and write to the ``views`` area.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from carerecord.db import Database
@@ -40,7 +40,7 @@ def view_projections(
     unknown = set(chosen) - set(VIEW_NAMES)
     if unknown:
         raise ValueError(f"unknown view: {sorted(unknown)[0]}")
-    builders = {
+    builders: dict[str, Callable[[], Projection]] = {
         "directory": lambda: DirectoryProjection(),
         "audience_views": lambda: AudienceViewsProjection(
             views, cache_clients=settings.cache_clients

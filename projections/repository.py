@@ -18,12 +18,51 @@ Lists are cursor-paged (``after`` / ``Page.next_after``) with page sizes capped 
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from carerecord import errors
+from carerecord.client_record import ClientRecord
 from carerecord.db import Database
-from carerecord.ids import ClientId
+from carerecord.ids import ClientId, parse_client_id, parse_entity_id, parse_team_id
+from carerecord.policy import ViewerRelationship, decide
+from carerecord.protocol import Protocol
+from carerecord.slice import share, sort_slice
 from carerecord.values import Viewer
-from carerecord.vocab import Purpose
+from carerecord.vocab import Purpose, RelationshipKind, Role, ViewerKind
+from projections import lists
+from projections.audience_reader import (
+    AudienceViewReader,
+    PostgresAudienceViewReader,
+    SQLiteAudienceViewReader,
+    ViewSnapshot,
+)
+from projections.audiences import audience_of
+from projections.errors import ViewsBehind
+from projections.feed import read_feed
+from projections.framework import TRACKING_TABLE
+from projections.overview import sections
+from projections.readers import (
+    CaseloadReader,
+    ConcernsReader,
+    DirectoryReader,
+    InvolvementReader,
+    PostgresCaseloadReader,
+    PostgresConcernsReader,
+    PostgresDirectoryReader,
+    PostgresInvolvementReader,
+    PostgresReferralsReader,
+    ReferralsReader,
+    SQLiteCaseloadReader,
+    SQLiteConcernsReader,
+    SQLiteDirectoryReader,
+    SQLiteInvolvementReader,
+    SQLiteReferralsReader,
+)
+from projections.reading import pick
+from projections.registry import VIEW_NAMES
 from projections.results import (
     CaseloadItem,
     ClientSlice,
@@ -33,16 +72,27 @@ from projections.results import (
     Involvement,
     Page,
     ProfessionOverview,
+    ProjectionStatus,
     Readiness,
     ReferralDirection,
     ReferralItem,
     ReferralStats,
+    basis_of,
 )
-from projections.settings import ProjectionSettings
+from projections.settings import MAX_PAGE_LIMIT, ProjectionSettings
 
 if TYPE_CHECKING:
     from carerecord.application import CareRecord
     from projections.runner import ProjectionRunner
+
+CLIENT_PURPOSES = frozenset({Purpose.SUBJECT_ACCESS})
+PRACTITIONER_PURPOSES = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY})
+
+
+def capped(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise errors.InvalidInput(field="limit", reason="out_of_range")
+    return min(limit, MAX_PAGE_LIMIT)
 
 
 class ReadRepository:
@@ -65,6 +115,46 @@ class ReadRepository:
         self.views = views
         self.settings = settings or ProjectionSettings()
         self.runner = runner
+        self.audience: AudienceViewReader = pick(
+            views, SQLiteAudienceViewReader, PostgresAudienceViewReader
+        )
+        self.directory: DirectoryReader = pick(
+            views, SQLiteDirectoryReader, PostgresDirectoryReader
+        )
+        self.involvement_index: InvolvementReader = pick(
+            views, SQLiteInvolvementReader, PostgresInvolvementReader
+        )
+        self.caseloads: CaseloadReader = pick(views, SQLiteCaseloadReader, PostgresCaseloadReader)
+        self.referral_rows: ReferralsReader = pick(
+            views, SQLiteReferralsReader, PostgresReferralsReader
+        )
+        self.concern_rows: ConcernsReader = pick(
+            views, SQLiteConcernsReader, PostgresConcernsReader
+        )
+        self._lock = threading.Lock()
+
+    # --- standing ------------------------------------------------------------------------
+
+    def _standing(
+        self, caller: Viewer, client_id: object, now: datetime
+    ) -> tuple[ClientRecord, ViewerRelationship]:
+        """The client's latest state and the caller's standing; ``ClientNotFound`` for
+        no such client and for no standing alike (after the same single load)."""
+        cid = parse_client_id(client_id)
+        try:
+            record = self.app.load_client(cid)
+        except errors.ClientNotFound:
+            raise errors.ClientNotFound() from None
+        standing = record.standing_of(caller, now)
+        if standing.kind is RelationshipKind.NONE:
+            raise errors.ClientNotFound()
+        return record, standing
+
+    @staticmethod
+    def _check_purpose(caller: Viewer, purpose: Purpose) -> None:
+        allowed = CLIENT_PURPOSES if caller.kind is ViewerKind.CLIENT else PRACTITIONER_PURPOSES
+        if purpose not in allowed:
+            raise errors.NotPermitted(reason="purpose_not_served")
 
     # --- a client's record ---------------------------------------------------------------
 
@@ -77,17 +167,67 @@ class ReadRepository:
         practitioners, an unexpired break-glass grant for that purpose); a client
         reads their own record with ``Purpose.SUBJECT_ACCESS``. Raises
         ``ClientNotFound`` if the client does not exist *or* the caller has no
-        standing; ``NotPermitted`` for purposes that are never served here (audit).
-        Raises ``ViewsBehind`` while the views catch up with a protocol change.
+        standing; ``NotPermitted`` for purposes not served to this kind of caller
+        (audit is never served here). Raises ``ViewsBehind`` while the views catch
+        up with a protocol change.
         """
-        raise NotImplementedError
+        slice_, _ = self._slice(caller, client_id, purpose)
+        return slice_
+
+    def _slice(
+        self, caller: Viewer, client_id: object, purpose: Purpose
+    ) -> tuple[ClientSlice, Protocol]:
+        self._check_purpose(caller, purpose)
+        now = self.app.clock()
+        record, standing = self._standing(caller, client_id, now)
+        protocol = self.app.protocol()
+        key = audience_of(caller, purpose, standing.kind)
+        view = self._view(str(record.id), key, protocol.version)
+        state = record.sharing_state()
+        shown = []
+        for entry in view.entries:
+            decision = decide(caller, purpose, entry.labels, state, standing, protocol, now)
+            if decision.allowed:
+                shown.append(share(entry, decision))
+        result = ClientSlice(
+            caller=caller,
+            client_id=ClientId(record.id),
+            purpose=purpose,
+            basis=basis_of(standing),
+            entries=tuple(sort_slice(shown)),
+            view_version=view.view_version,
+            state_version=record.version,
+            protocol_version=protocol.version,
+            read_at=now,
+        )
+        return result, protocol
+
+    def _view(self, client_id: str, key: object, protocol_version: int) -> ViewSnapshot:
+        """The view, decided under the protocol in force (waiting briefly after a change)."""
+        deadline = time.monotonic() + self.settings.protocol_wait_seconds
+        pause = 0.002
+        while True:
+            view = self.audience.client_view(client_id, key)  # type: ignore[arg-type]
+            if view.protocol_version in (None, protocol_version):
+                return view
+            if time.monotonic() >= deadline:
+                raise ViewsBehind()
+            if self.runner is not None:
+                self.runner.wake()
+            time.sleep(pause)  # waiting for another process to commit; nothing to wait on
+            pause = min(pause * 2, 0.1)
 
     def overview(
         self, caller: Viewer, client_id: object, purpose: Purpose = Purpose.DIRECT_CARE
     ) -> ProfessionOverview:
         """The caller's profession overview of the client (shared categories, with the
         caller's own headings), built from exactly the caller's ``client_slice``."""
-        raise NotImplementedError
+        slice_, protocol = self._slice(caller, client_id, purpose)
+        return ProfessionOverview(
+            slice=slice_,
+            profession=caller.profession,
+            sections=sections(slice_.entries, protocol, caller.profession),
+        )
 
     def involvement(self, caller: Viewer, client_id: object) -> Involvement:
         """Which agencies and named workers are involved (active care relationships and
@@ -97,7 +237,7 @@ class ReadRepository:
         relationship, break-glass, the client themself) and to an agency that has an
         open referral for the client addressed to it. Otherwise ``ClientNotFound``.
         """
-        raise NotImplementedError
+        return lists.involvement(self, caller, client_id)
 
     def explain(
         self,
@@ -111,7 +251,28 @@ class ReadRepository:
         Only for callers with standing towards the client; anyone else gets
         ``ClientNotFound`` (so the existence of the client or entry is not revealed).
         """
-        raise NotImplementedError
+        self._check_purpose(caller, purpose)
+        entry_key = parse_entity_id(entry_id, field="entry_id")
+        now = self.app.clock()
+        record, standing = self._standing(caller, client_id, now)
+        key = audience_of(caller, purpose, standing.kind)
+        entry, in_view = self.audience.entry(str(record.id), entry_key, key)
+        basis = basis_of(standing)
+        cid = ClientId(record.id)
+        if entry is None:
+            return Explanation(cid, entry_key, purpose, basis, False, False, None)
+        decision = decide(
+            caller,
+            purpose,
+            entry.labels,
+            record.sharing_state(),
+            standing,
+            self.app.protocol(),
+            now,
+        )
+        return Explanation(
+            cid, entry_key, purpose, basis, True, in_view, decision, entered_in_error=entry.in_error
+        )
 
     # --- lists ---------------------------------------------------------------------------
 
@@ -125,11 +286,17 @@ class ReadRepository:
     ) -> Page[CaseloadItem]:
         """The caller's own caseload, or (``team_id``) a team the caller belongs to.
 
-        Only clients with an active relationship: there is no browsing of other
-        caseloads (a team the caller is not in gives ``NotPermitted``). Ordered by
-        family name, given name, client id.
+        Only clients with an active relationship (re-checked against the latest state):
+        there is no browsing of other caseloads (a team the caller is not in, or a
+        caller who is not a practitioner, gets ``NotPermitted``). Ordered by family
+        name, given name, client id.
         """
-        raise NotImplementedError
+        if caller.kind is not ViewerKind.PRACTITIONER or caller.agency_id is None:
+            raise errors.NotPermitted(reason="practitioners_only")
+        team = None if team_id is None else parse_team_id(team_id)
+        if team is not None and team not in caller.teams:
+            raise errors.NotPermitted(reason="not_a_team_member")
+        return lists.caseload(self, caller, team, after, capped(limit))
 
     def referrals(
         self,
@@ -142,22 +309,36 @@ class ReadRepository:
         """Referrals of the caller's agency: ``incoming`` (open, to the agency),
         ``outgoing`` (open, from the agency) or ``overdue`` (incoming, awaiting a
         response past their due date). Ordered by due date."""
-        raise NotImplementedError
+        if direction not in ("incoming", "outgoing", "overdue"):
+            raise errors.InvalidInput(field="direction", reason="unknown_value")
+        if caller.kind is ViewerKind.CLIENT or caller.agency_id is None:
+            raise errors.NotPermitted(reason="agencies_only")
+        return lists.referrals(self, caller.agency_id, direction, after, capped(limit))
 
     def referral_stats(
         self, caller: Viewer, direction: ReferralDirection = "incoming"
     ) -> ReferralStats:
         """Counts and response times of the referrals the caller's agency received
         (``incoming``) or sent (``outgoing``)."""
-        raise NotImplementedError
+        if direction not in ("incoming", "outgoing"):
+            raise errors.InvalidInput(field="direction", reason="unknown_value")
+        if caller.kind is ViewerKind.CLIENT or caller.agency_id is None:
+            raise errors.NotPermitted(reason="agencies_only")
+        return lists.referral_stats(self, caller.agency_id, direction)
 
     def concerns(
         self, caller: Viewer, *, after: str | None = None, limit: int = 50
     ) -> Page[ConcernSummary]:
         """Clients with concerns from several agencies within the window, for
         safeguarding leads (role ``safeguarding_lead``) - limited to clients their
-        agency is involved with. Anyone else gets ``NotPermitted``."""
-        raise NotImplementedError
+        agency has an active relationship with. Anyone else gets ``NotPermitted``."""
+        if (
+            caller.kind is not ViewerKind.PRACTITIONER
+            or caller.agency_id is None
+            or Role.SAFEGUARDING_LEAD not in caller.roles
+        ):
+            raise errors.NotPermitted(reason="safeguarding_leads_only")
+        return lists.concerns(self, caller, after, capped(limit))
 
     # --- the audience feed ---------------------------------------------------------------
 
@@ -169,7 +350,11 @@ class ReadRepository:
         referral items: the two agencies involved), and every entry is re-checked
         with the read-time policy; a recall is always delivered to such a caller.
         """
-        raise NotImplementedError
+        if caller.kind not in (ViewerKind.PRACTITIONER, ViewerKind.AGENCY_SYSTEM):
+            raise errors.NotPermitted(reason="agencies_only")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise errors.InvalidInput(field="after", reason="out_of_range")
+        return read_feed(self, caller, after, capped(limit))
 
     # --- readiness -----------------------------------------------------------------------
 
@@ -177,15 +362,47 @@ class ReadRepository:
         """Wait until every view has processed the log up to ``position`` (a command's
         ``CommandResult.position``). Returns False on timeout or if a projection has
         failed."""
-        raise NotImplementedError
+        if self.runner is not None:
+            return self.runner.wait_for(position, timeout)
+        deadline = time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            statuses = self._tracking()
+            if all(pos >= position for pos, _ in statuses.values()):
+                return True
+            if any(err is not None and pos < position for pos, err in statuses.values()):
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)  # another process commits the views; poll with back-off
+            pause = min(pause * 2, 0.05)
+
+    def _tracking(self) -> dict[str, tuple[int, str | None]]:
+        with self.views.snapshot() as tx:
+            rows = tx.fetchall(f"SELECT name, position, error FROM {TRACKING_TABLE}")
+        found = {str(r[0]): (int(r[1]), None if r[2] is None else str(r[2])) for r in rows}
+        return {name: found.get(name, (0, None)) for name in VIEW_NAMES}
 
     def positions(self) -> dict[str, int]:
         """Each view projection's tracking position."""
-        raise NotImplementedError
+        return {name: pos for name, (pos, _) in self._tracking().items()}
 
     def readiness(self) -> Readiness:
         """Per projection: position, lag behind the log, error state (for ``/readyz``)."""
-        raise NotImplementedError
+        head = int(self.app.recorder.max_notification_id() or 0)
+        failed = {} if self.runner is None else self.runner.failures()
+        statuses = tuple(
+            ProjectionStatus(
+                name=name,
+                position=pos,
+                lag=max(0, head - pos),
+                failed=error is not None or name in failed,
+                error=error or failed.get(name),
+                updated_at=None,
+            )
+            for name, (pos, error) in self._tracking().items()
+        )
+        return Readiness(head=head, projections=statuses)
 
 
-__all__ = ["ClientId", "ReadRepository"]
+__all__ = ["ReadRepository"]

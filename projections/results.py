@@ -21,14 +21,19 @@ import orjson
 
 from carerecord.access_log import AccessRecord
 from carerecord.ids import ClientId
-from carerecord.policy import Decision
+from carerecord.policy import Decision, ViewerRelationship
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
-from carerecord.vocab import Purpose
+from carerecord.vocab import Purpose, RelationshipKind
 
 T = TypeVar("T")
 
-BasisKind = Literal["care_relationship", "break_glass", "subject_access"]
+BasisKind = Literal[
+    "care_relationship", "break_glass", "subject_access", "open_referral", "agency_involvement"
+]
+"""Why the caller may read: their own standing (care relationship, break-glass, the client
+themself), an open referral addressed to their agency (involvement index only), or their
+agency's involvement (safeguarding leads' concern summaries)."""
 ReferralDirection = Literal["incoming", "outgoing", "overdue"]
 
 
@@ -39,6 +44,16 @@ class ReadBasis:
     kind: BasisKind
     relationship_id: str | None = None
     grant_id: str | None = None
+
+
+def basis_of(standing: ViewerRelationship) -> ReadBasis:
+    """The read basis of a standing towards a client (care, break-glass, self)."""
+    if standing.kind is RelationshipKind.BREAK_GLASS:
+        grant = standing.grant
+        return ReadBasis("break_glass", grant_id=None if grant is None else grant.grant_id)
+    if standing.kind is RelationshipKind.SELF:
+        return ReadBasis("subject_access")
+    return ReadBasis("care_relationship", relationship_id=standing.relationship_id)
 
 
 def _record(
@@ -358,6 +373,39 @@ class ConcernSummary:
     first_at: datetime | None
     last_at: datetime | None
     concerns: tuple[ConcernItem, ...]
+    state_version: int = 0
+    protocol_version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": str(self.client_id),
+            "flagged": self.flagged,
+            "agencies": list(self.agencies),
+            "concerns": [
+                [c.entry_id, c.agency_id, c.occurred_at.isoformat(), c.resolved, c.kind]
+                for c in self.concerns
+            ],
+        }
+
+    def access_record(
+        self, caller: Viewer, *, request_id: str, action: str, at: datetime
+    ) -> AccessRecord:
+        """The access record for showing this summary to ``caller`` (a safeguarding lead)."""
+        return _record(
+            caller=caller,
+            purpose=Purpose.SAFEGUARDING.value,
+            basis=ReadBasis("agency_involvement"),
+            client_id=str(self.client_id),
+            items=(),
+            response_hash=json_hash(self.to_json()),
+            request_id=request_id,
+            action=action,
+            at=at,
+            view_version=None,
+            state_version=self.state_version,
+            protocol_version=self.protocol_version,
+            access_id=None,
+        )
 
 
 # --- explanation ------------------------------------------------------------------------
@@ -379,6 +427,7 @@ class Explanation:
     found: bool
     in_view: bool
     decision: Decision | None
+    entered_in_error: bool = False
 
     @property
     def visible(self) -> bool:

@@ -16,6 +16,7 @@ core.register(app)
 # Other areas register their commands here, one line each.
 __import__("carerecord.audit.cli", fromlist=["register"]).register(app)
 __import__("api.cli", fromlist=["register"]).register(app)  # serve, token
+__import__("projections.cli", fromlist=["register"]).register(app)  # project, rebuild, views-status
 
 
 def main() -> None:

@@ -1,0 +1,173 @@
+"""Reader of the audience views and the audience feed (what the repository builds on)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from carerecord.db import Tx
+from carerecord.slice import EntryState
+from projections.audience_store import META_COLUMNS, entry_from_row
+from projections.audiences import AudienceKey
+from projections.reading import PostgresReader, SQLiteReader, ViewReader
+
+_ENTRY_SELECT = ", ".join(f"e.{c}" for c in META_COLUMNS[1:]) + ", e.text"
+
+
+def _entry(row: Sequence[Any]) -> tuple[int, EntryState]:
+    """``(entry_no, state)`` from ``_ENTRY_SELECT`` columns."""
+    return int(row[0]), entry_from_row(row[1:-1], text=str(row[-1]))
+
+
+@dataclass(frozen=True)
+class ViewSnapshot:
+    """One audience's view of one client, read in one snapshot."""
+
+    client_no: int | None
+    view_version: int
+    protocol_version: int | None
+    entries: tuple[EntryState, ...]
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    seq: int
+    position: int
+    client_no: int
+    client_id: str
+    kind: str
+    entry_no: int | None
+    subject: str | None
+
+
+class AudienceViewReader(ViewReader):
+    """Reads ``av_*``. Audience ids never change once given, so they are cached."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ids: dict[AudienceKey, int] = {}
+        self._lock = threading.Lock()
+
+    def audience_id(self, key: AudienceKey, tx: Tx | None = None) -> int | None:
+        with self._lock:
+            found = self._ids.get(key)
+        if found is not None:
+            return found
+        if tx is None:
+            with self.db.snapshot() as snap:
+                value = snap.scalar(
+                    "SELECT audience_id FROM av_audiences WHERE key = ?", (key.text,)
+                )
+        else:
+            value = tx.scalar("SELECT audience_id FROM av_audiences WHERE key = ?", (key.text,))
+        if value is None:
+            return None
+        with self._lock:
+            self._ids[key] = int(value)
+        return int(value)
+
+    def forget(self) -> None:
+        """Drop cached audience ids (after the views were rebuilt)."""
+        with self._lock:
+            self._ids.clear()
+
+    @staticmethod
+    def _protocol_version(tx: Tx) -> int | None:
+        value = tx.scalar("SELECT value FROM av_state WHERE name = 'protocol_version'")
+        return None if value is None else int(bytes(value).decode())
+
+    def protocol_version(self) -> int | None:
+        with self.db.snapshot() as tx:
+            return self._protocol_version(tx)
+
+    def client_view(self, client_id: str, key: AudienceKey) -> ViewSnapshot:
+        """The entries ``key`` may see of the client (as decided at projection time)."""
+        with self.db.snapshot() as tx:
+            protocol_version = self._protocol_version(tx)
+            client = tx.fetchone(
+                "SELECT client_no, version FROM av_clients WHERE client_id = ?", (client_id,)
+            )
+            audience = self.audience_id(key, tx)
+            if client is None:
+                return ViewSnapshot(None, 0, protocol_version, ())
+            client_no, version = int(client[0]), int(client[1])
+            if audience is None:
+                return ViewSnapshot(client_no, version, protocol_version, ())
+            rows = tx.fetchall(
+                f"SELECT {_ENTRY_SELECT} FROM av_visible v JOIN av_entries e "
+                "ON e.client_no = v.client_no AND e.entry_no = v.entry_no "
+                "WHERE v.client_no = ? AND v.audience_id = ? AND e.in_error = 0",
+                (client_no, audience),
+            )
+        return ViewSnapshot(client_no, version, protocol_version, tuple(_entry(r)[1] for r in rows))
+
+    def entry(
+        self, client_id: str, entry_id: str, key: AudienceKey
+    ) -> tuple[EntryState | None, bool]:
+        """One entry of the client (whatever its visibility) and whether ``key`` sees it."""
+        with self.db.snapshot() as tx:
+            row = tx.fetchone(
+                f"SELECT {_ENTRY_SELECT} FROM av_entries e JOIN av_clients c "
+                "ON c.client_no = e.client_no WHERE c.client_id = ? AND e.entry_id = ?",
+                (client_id, entry_id),
+            )
+            if row is None:
+                return None, False
+            entry_no, state = _entry(row)
+            audience = self.audience_id(key, tx)
+            seen = audience is not None and (
+                tx.scalar(
+                    "SELECT 1 FROM av_visible v JOIN av_clients c ON c.client_no = v.client_no "
+                    "WHERE c.client_id = ? AND v.audience_id = ? AND v.entry_no = ?",
+                    (client_id, audience, entry_no),
+                )
+                is not None
+            )
+        return state, seen
+
+    def feed_rows(self, audience_id: int, after: int, limit: int) -> list[FeedRow]:
+        with self.db.snapshot() as tx:
+            rows = tx.fetchall(
+                "SELECT f.seq, f.position, f.client_no, c.client_id, f.kind, f.entry_no, "
+                "f.subject FROM av_feed f JOIN av_clients c ON c.client_no = f.client_no "
+                "WHERE f.audience_id = ? AND f.seq > ? ORDER BY f.seq LIMIT ?",
+                (audience_id, after, limit),
+            )
+        return [
+            FeedRow(int(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]),
+                    None if r[5] is None else int(r[5]), r[6])
+            for r in rows
+        ]  # fmt: skip
+
+    def client_entries(
+        self, client_no: int, entry_nos: Sequence[int], audience_id: int
+    ) -> tuple[int, dict[int, EntryState], set[int]]:
+        """The client's view version, the current state of some entries, and which of
+        them the audience sees now."""
+        cond, params = self.any_of("e.entry_no", sorted(set(entry_nos)))
+        with self.db.snapshot() as tx:
+            version = tx.scalar("SELECT version FROM av_clients WHERE client_no = ?", (client_no,))
+            rows = tx.fetchall(
+                f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ? AND {cond}",
+                (client_no, *params),
+            )
+            cond_v, params_v = self.any_of("entry_no", sorted(set(entry_nos)))
+            seen = {
+                int(r[0])
+                for r in tx.fetchall(
+                    "SELECT entry_no FROM av_visible WHERE client_no = ? AND audience_id = ? "
+                    f"AND {cond_v}",
+                    (client_no, audience_id, *params_v),
+                )
+            }
+        return int(version or 0), dict(_entry(r) for r in rows), seen
+
+
+class SQLiteAudienceViewReader(SQLiteReader, AudienceViewReader):
+    pass
+
+
+class PostgresAudienceViewReader(PostgresReader, AudienceViewReader):
+    pass

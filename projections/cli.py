@@ -1,0 +1,144 @@
+"""Commands for the read side: ``project`` (the worker), ``rebuild``, ``views-status``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from carerecord.db import Databases
+from carerecord.runtime import open_care_record
+from carerecord.settings import Settings
+from projections.errors import ProjectionFailed
+from projections.rebuild import rebuild
+from projections.registry import VIEW_NAMES, view_runner
+from projections.settings import ProjectionSettings
+
+console = Console()
+
+
+def project_command(
+    once: Annotated[
+        bool, typer.Option("--once", help="Catch up with the log, then exit (no live follow).")
+    ] = False,
+) -> None:
+    """Run the projection worker: catch up with the log, then follow it live.
+
+    On PostgreSQL it wakes on the event table's NOTIFY channel (a hint: it always
+    reads the table); on SQLite it polls. Stop it with SIGTERM or Ctrl-C; a batch in
+    progress is rolled back, never half-applied.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    config = ProjectionSettings.from_env()
+    app = open_care_record(settings)
+    databases = Databases(settings)
+    runner = view_runner(app, databases.views, config, core=settings, listen=not once)
+    try:
+        if once:
+            try:
+                count = runner.catch_up()
+            except ProjectionFailed as failure:
+                console.print(f"[red]projection {failure.name} stopped[/red]: {failure.error}")
+                raise typer.Exit(code=1) from None
+            console.print(f"Caught up: {count} events; positions {runner.positions()}.")
+            return
+        stop = threading.Event()
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+            runner.wake()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        logging.getLogger("carerecord.projections").info(
+            "projection worker started (%s)", settings.dialect
+        )
+        runner.run_forever(stop)
+        if runner.failures():
+            raise typer.Exit(code=1)
+    finally:
+        databases.close()
+        app.close()
+
+
+def rebuild_command(
+    view: Annotated[
+        str | None,
+        typer.Argument(help=f"One view to rebuild ({', '.join(VIEW_NAMES)}); all by default."),
+    ] = None,
+) -> None:
+    """Drop and rebuild views from the log, with a progress bar and the events/s achieved."""
+    settings = Settings.from_env()
+    config = ProjectionSettings.from_env()
+    if view is not None and view not in VIEW_NAMES:
+        raise typer.BadParameter(f"unknown view {view!r}; one of {', '.join(VIEW_NAMES)}")
+    app = open_care_record(settings)
+    databases = Databases(settings)
+    try:
+        with Progress(
+            TextColumn("[bold]rebuilding[/bold] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}/{task.total:,} events"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
+            task = bar.add_task(view or "all views", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            try:
+                report = rebuild(
+                    app,
+                    databases.views,
+                    config,
+                    names=None if view is None else [view],
+                    progress=progress,
+                )
+            except ProjectionFailed as failure:
+                console.print(f"[red]projection {failure.name} stopped[/red]: {failure.error}")
+                raise typer.Exit(code=1) from None
+    finally:
+        databases.close()
+        app.close()
+    console.print(
+        f"Rebuilt {', '.join(report.names)}: {report.events:,} events in "
+        f"{report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)."
+    )
+
+
+def status_command() -> None:
+    """Show each view's tracking position, lag behind the log and error state."""
+    settings = Settings.from_env()
+    app = open_care_record(settings)
+    databases = Databases(settings)
+    try:
+        from projections.repository import ReadRepository
+
+        readiness = ReadRepository(app, databases.views).readiness()
+    finally:
+        databases.close()
+        app.close()
+    table = Table("view", "position", "lag", "status")
+    for status in readiness.projections:
+        state = f"[red]failed[/red] {status.error}" if status.failed else "ok"
+        table.add_row(status.name, str(status.position), str(status.lag), state)
+    console.print(f"Log head: {readiness.head}")
+    console.print(table)
+    if not readiness.ready:
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("project")(project_command)
+    app.command("rebuild")(rebuild_command)
+    app.command("views-status")(status_command)

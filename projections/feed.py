@@ -1,0 +1,170 @@
+"""Reading the audience feed: the per-audience change stream, filtered per caller.
+
+The audience-views projection appends items per audience with a sequence number
+(``av_feed``); agency systems resume from the last sequence they processed and
+de-duplicate by ``event_id`` (``position:kind:subject``, stable across rebuilds).
+
+An audience is shared by every caller with the same agency, profession and roles,
+so a page is filtered for *this* caller against each client's latest state:
+entry items need a care relationship now (for an agency system: an active
+relationship with its agency) and are re-decided by the policy (an entry no longer
+visible is skipped - its recall follows); recalls need only the relationship;
+referral items go to the two agencies of the referral.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from carerecord import errors
+from carerecord.client_record import ClientRecord
+from carerecord.ids import ClientId
+from carerecord.policy import ViewerRelationship, decide
+from carerecord.slice import EntryState, SharedEntry, share
+from carerecord.values import Viewer
+from carerecord.vocab import Purpose, RelationshipKind
+from projections.audience_core import RECALLED
+from projections.audience_reader import FeedRow
+from projections.audiences import audience_of
+from projections.lists import referral_item
+from projections.results import FeedClientRead, FeedItem, FeedKind, FeedPage, basis_of
+from projections.rows import ts
+
+if TYPE_CHECKING:
+    from projections.repository import ReadRepository
+
+SCAN_FACTOR = 10
+MAX_SCAN = 2000
+
+
+def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> FeedPage:
+    now = repo.app.clock()
+    protocol = repo.app.protocol()
+    key = audience_of(caller, Purpose.DIRECT_CARE, RelationshipKind.CARE)
+    audience = repo.audience.audience_id(key)
+    if audience is None:
+        return FeedPage(caller, key.text, (), after, False, protocol.version, now)
+    scan = min(limit * SCAN_FACTOR, MAX_SCAN)
+    rows = repo.audience.feed_rows(audience, after, scan)
+
+    records: dict[int, tuple[ClientRecord, ViewerRelationship] | None] = {}
+    wanted: dict[int, list[int]] = {}
+    for row in rows:
+        if row.client_no not in records:
+            records[row.client_no] = _record(repo, caller, row, now)
+        if row.entry_no is not None:
+            wanted.setdefault(row.client_no, []).append(row.entry_no)
+    contents: dict[int, tuple[int, dict[int, EntryState], set[int]]] = {}
+    for client_no, nos in wanted.items():
+        found = records[client_no]
+        if found is not None and found[1].kind is RelationshipKind.CARE:
+            contents[client_no] = repo.audience.client_entries(client_no, nos, audience)
+    now_text = ts(now)
+    referrals = repo.referral_rows.by_ids([r.subject for r in rows if r.subject is not None])
+
+    items: list[FeedItem] = []
+    delivered: dict[int, list[SharedEntry]] = {}
+    next_after = after
+    for row in rows:
+        if len(items) >= limit:
+            break
+        next_after = row.seq
+        found = records[row.client_no]
+        if found is None:
+            continue
+        record, standing = found
+        client_id = ClientId(record.id)
+        if row.subject is not None:
+            state = record.referrals.get(row.subject)
+            if state is None or caller.agency_id not in (state.from_agency, state.to_agency):
+                continue
+            detail = referrals.get(row.subject)
+            items.append(
+                FeedItem(
+                    row.seq, cast(FeedKind, row.kind), client_id,
+                    f"{row.position}:{row.kind}:{row.subject}",
+                    row.position, None, None,
+                    None if detail is None else referral_item(detail, now_text),
+                )
+            )  # fmt: skip
+            continue
+        if standing.kind is not RelationshipKind.CARE or row.entry_no is None:
+            continue
+        _, states, seen = contents[row.client_no]
+        entry = states.get(row.entry_no)
+        if entry is None:
+            continue
+        entry_id = entry.labels.entry_id
+        event_id = f"{row.position}:{row.kind}:{entry_id}"
+        if row.kind == RECALLED:
+            items.append(
+                FeedItem(
+                    row.seq,
+                    "entry_recalled",
+                    client_id,
+                    event_id,
+                    row.position,
+                    entry_id,
+                    None,
+                    None,
+                )
+            )
+            continue
+        if entry.in_error or row.entry_no not in seen:
+            continue
+        decision = decide(
+            caller,
+            Purpose.DIRECT_CARE,
+            entry.labels,
+            record.sharing_state(),
+            standing,
+            protocol,
+            now,
+        )
+        if not decision.allowed:
+            continue
+        shared = share(entry, decision)
+        delivered.setdefault(row.client_no, []).append(shared)
+        items.append(
+            FeedItem(
+                row.seq,
+                cast(FeedKind, row.kind),
+                client_id,
+                event_id,
+                row.position,
+                entry_id,
+                shared,
+                None,
+            )
+        )
+    else:
+        next_after = rows[-1].seq if rows else after
+    reads = []
+    for client_no, shown in delivered.items():
+        found = records[client_no]
+        assert found is not None
+        record, standing = found
+        reads.append(
+            FeedClientRead(
+                client_id=ClientId(record.id),
+                basis=basis_of(standing),
+                state_version=record.version,
+                view_version=contents[client_no][0],
+                items=tuple((e.entry_id, e.version) for e in shown),
+                entries=tuple(shown),
+            )
+        )
+    has_more = len(rows) == scan or next_after < (rows[-1].seq if rows else after)
+    return FeedPage(
+        caller, key.text, tuple(items), next_after, has_more, protocol.version, now, tuple(reads)
+    )
+
+
+def _record(
+    repo: ReadRepository, caller: Viewer, row: FeedRow, now: object
+) -> tuple[ClientRecord, ViewerRelationship] | None:
+    try:
+        record = repo.app.load_client(row.client_id)
+    except errors.ClientNotFound:
+        return None
+    return record, record.standing_of(caller, now)  # type: ignore[arg-type]
