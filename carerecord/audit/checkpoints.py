@@ -390,9 +390,11 @@ def checkpoint_logs(
     logs: Sequence[str] = LOGS,
     trusted: TrustedKeys | None = None,
 ) -> list[Checkpoint]:
-    """Sign a checkpoint of each log (``carerecord audit checkpoint``)."""
+    """Sign a checkpoint of each log that has records (``carerecord audit checkpoint``)."""
     return [
-        checkpoint_log(settings, databases, signer, log, now=now, trusted=trusted) for log in logs
+        checkpoint_log(settings, databases, signer, log, now=now, trusted=trusted)
+        for log in logs
+        if head_of(settings, databases, log)[0] > 0
     ]
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from carerecord.application import CareRecord
 from carerecord.audit.access_chain import find_access
@@ -46,6 +46,22 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 TextOption = Annotated[
     bool, typer.Option("--show-text", help="Also print entry text and headings (clinical).")
 ]
+
+
+_ID_COLUMNS = frozenset({"entry", "consent"})
+
+
+def _table(*names: str, title: str | None = None) -> Table:
+    """A table whose cells fold rather than truncate, and whose ids print whole."""
+    return Table(
+        *(
+            Column(n, no_wrap=True, min_width=36)
+            if n in _ID_COLUMNS
+            else Column(n, overflow="fold")
+            for n in names
+        ),
+        title=title,
+    )
 
 
 def _refuse(exc: CareRecordError) -> typer.Exit:
@@ -129,7 +145,7 @@ def verify_command(
 
 
 def _print_reports(reports: Sequence[LogReport]) -> None:
-    table = Table("log", "records", "head", "checkpoints (valid/all)", "records/s", "state")
+    table = _table("log", "records", "head", "checkpoints (valid/all)", "records/s", "state")
     for r in reports:
         rate = r.chain.records / r.chain.seconds if r.chain.seconds > 0 else 0.0
         table.add_row(
@@ -257,7 +273,7 @@ def _print_reconstruction(
         if ids:
             console.print(f"  [red]{label}[/red]: {', '.join(ids)}")
     columns = ["entry", "kind", "version", "agency", "category", "sensitivity", "basis", "rule"]
-    table = Table(*columns, *(["heading", "text"] if show_text else []))
+    table = _table(*columns, *(["heading", "text"] if show_text else []))
     for e in result.shown:
         row = [e.entry_id, e.kind, str(e.version), e.agency_id, e.category, e.sensitivity]
         row += [e.basis, e.rule]
@@ -303,7 +319,7 @@ def as_of_command(
         f"(recorded {record.recorded_at.isoformat()}), protocol version {record.protocol_version}"
     )
     columns = ["entry", "kind", "version", "agency", "author", "category", "sensitivity", "flags"]
-    table = Table(*columns, *(["heading", "text"] if show_text else []), title="Entries")
+    table = _table(*columns, *(["heading", "text"] if show_text else []), title="Entries")
     for entry in record.entries:
         data = entry_json(entry, show_text=show_text)
         flags = ",".join(f for f in ("amended", "in_error", "resolved") if data[f]) or "-"
@@ -313,7 +329,9 @@ def as_of_command(
             row += [data["heading"], data["text"]]
         table.add_row(*row)
     console.print(table)
-    consents = Table("consent", "decision", "by", "decided", "expires", "in force", title="Consent")
+    consents = _table(
+        "consent", "decision", "by", "decided", "expires", "in force", title="Consent"
+    )
     for c in record.consents:
         consents.add_row(
             c.consent_id,
