@@ -16,7 +16,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -236,6 +236,21 @@ class AccessLog:
 _STOP = object()
 
 
+def _settle(future: Future[int], outcome: int | BaseException) -> None:
+    """Complete a waiter's future, unless the waiter gave up (cancelled) meanwhile.
+
+    A cancelled waiter (say, a client that disconnected) must not stop the writer
+    thread that every other request depends on.
+    """
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:
+        pass
+
+
 class AccessLogWriter:
     """Group-commits access records from many threads or coroutines into the access log."""
 
@@ -303,10 +318,10 @@ class AccessLogWriter:
             except Exception as exc:
                 failure = AuditUnavailable(reason=type(exc).__name__)
                 for _, future in batch:
-                    future.set_exception(failure)
+                    _settle(future, failure)
             else:
                 for (_, future), position in zip(batch, positions, strict=True):
-                    future.set_result(position)
+                    _settle(future, position)
             if stop:
                 return
 
