@@ -21,6 +21,10 @@ decision intersected with the curated view.
 - Shown = entries allowed by both, rendered with the read-time decision; its
   ``slice_hash`` must equal the recorded ``response_hash``.
 
+A ``view_version`` of 0 records that no view of the caller's audience existed yet
+(the projections had not caught up with what gave the caller standing): nothing can
+have been shown.
+
 The viewer is rebuilt from the access record (kind, practitioner, agency,
 profession, roles) with the agency's sector from the directory, and - only when the
 client has a team relationship in the viewer's agency - the practitioner's teams as
@@ -374,42 +378,49 @@ class TimeTravel:
             events = _client_events(self.app, cid, lte=top)
         except errors.ClientNotFound:
             return self._unreconstructible(access, "client_not_found")
-        if len(events) < top or min(view_version, state_version) < 1:
+        if len(events) < top or state_version < 1 or view_version < 0:
             return self._unreconstructible(access, "version_not_in_log")
         moments = replay(events, (view_version, state_version))
-        at_view = moments[view_version]
         at_read = moments[state_version]
         self.protocols.refresh()
         read_protocol = self.protocols.version(protocol_version)
-        view_protocol = (
-            read_protocol
-            if self.view_protocol is ViewProtocol.AT_READ
-            else self.protocols.in_force_at(at_view.recorded_at)
-        )
-        if view_protocol is None or read_protocol is None:
+        if read_protocol is None:
             return self._unreconstructible(access, "protocol_version_unknown")
         viewer = self._viewer(access, kind, roles, client, at_read)
-        view_standing = _view_relationship(viewer, access, at_read)
-        if view_standing is None:
-            return self._unreconstructible(access, "grant_not_found")
         read_standing = relationship_for(
             viewer, client, at_read.relationships, at_read.grants, access.at
         )
-        entries = list(fold_entries(events[:view_version]).values())
-        in_view = {
-            shared.entry_id
-            for shared in curate(
-                entries,
-                viewer=viewer,
-                purpose=purpose,
-                relationship=view_standing,
-                state=at_view.state,
-                protocol=view_protocol.protocol,
-                now=None,
+        view_protocol_version: int | None = None
+        candidates: list[EntryState] = []
+        if view_version > 0:  # 0: no view of the caller's audience existed yet
+            at_view = moments[view_version]
+            view_protocol = (
+                read_protocol
+                if self.view_protocol is ViewProtocol.AT_READ
+                else self.protocols.in_force_at(at_view.recorded_at)
             )
-        }
+            if view_protocol is None:
+                return self._unreconstructible(access, "protocol_version_unknown")
+            view_standing = _view_relationship(viewer, access, at_read)
+            if view_standing is None:
+                return self._unreconstructible(access, "grant_not_found")
+            view_protocol_version = view_protocol.version
+            entries = list(fold_entries(events[:view_version]).values())
+            in_view = {
+                shared.entry_id
+                for shared in curate(
+                    entries,
+                    viewer=viewer,
+                    purpose=purpose,
+                    relationship=view_standing,
+                    state=at_view.state,
+                    protocol=view_protocol.protocol,
+                    now=None,
+                )
+            }
+            candidates = [e for e in entries if e.labels.entry_id in in_view]
         shown = curate(
-            [e for e in entries if e.labels.entry_id in in_view],
+            candidates,
             viewer=viewer,
             purpose=purpose,
             relationship=read_standing,
@@ -435,7 +446,7 @@ class TimeTravel:
             view_version=access.view_version,
             state_version=access.state_version,
             protocol_version=access.protocol_version,
-            view_protocol_version=view_protocol.version,
+            view_protocol_version=view_protocol_version,
             relationship=read_standing.kind.value,
         )
 

@@ -77,8 +77,21 @@ class History:
     clients: list[str] = field(default_factory=list)
 
 
+Serve = Callable[[CareRecord, Viewer, str, Purpose, int], "Read | None"]
+"""Serves one read (caller, client, purpose, a view version to use if it can choose)."""
+
+
 class Generator:
-    def __init__(self, app: CareRecord, clock: StepClock, seed: int) -> None:
+    def __init__(
+        self,
+        app: CareRecord,
+        clock: StepClock,
+        seed: int,
+        serve: Serve = serve_read,
+        on_standing_change: Callable[[], object] | None = None,
+    ) -> None:
+        self.serve = serve
+        self.on_standing_change = on_standing_change
         self.app = app
         self.clock = clock
         self.rng = random.Random(seed)
@@ -142,6 +155,8 @@ class Generator:
             return
         if done is not False:
             self.history.did[name] += 1
+            if name in ("team", "relationship", "break_glass") and self.on_standing_change:
+                self.on_standing_change()
 
     # --- reads ------------------------------------------------------------------------
 
@@ -163,7 +178,7 @@ class Generator:
     def read_as(self, caller: Viewer, cid: str, purpose: Purpose) -> None:
         version = self.app.repository.get(UUID(cid)).version
         view_version = max(1, version - self.rng.choice([0, 0, 0, 1, 2, 5, 15]))
-        served = serve_read(self.app, caller, cid, purpose, view_version)
+        served = self.serve(self.app, caller, cid, purpose, view_version)
         if served is None:
             self.history.did["read_refused"] += 1
             return
@@ -320,12 +335,23 @@ class Generator:
             reason="Street triage: person in crisis, urgent risk",
             minutes=self.rng.choice([30, 60, 120]),
         )
+        if self.on_standing_change is not None:
+            self.on_standing_change()
         # The emergency reads the grant was for (and one outside its purpose).
         for purpose in (Purpose.EMERGENCY, Purpose.EMERGENCY, Purpose.DIRECT_CARE):
             self.clock.advance(minutes=self.rng.choice([1, 10, 25]))
             self.read_as(person.caller, cid, purpose)
 
 
-def generate(app: CareRecord, clock: StepClock, *, seed: int, reads: int) -> History:
+def generate(
+    app: CareRecord,
+    clock: StepClock,
+    *,
+    seed: int,
+    reads: int,
+    serve: Serve = serve_read,
+    on_standing_change: Callable[[], object] | None = None,
+) -> History:
     """A history with at least ``reads`` served reads."""
-    return Generator(app, clock, seed).run(clients=4, reads=reads, reads_per_step=2)
+    generator = Generator(app, clock, seed, serve, on_standing_change)
+    return generator.run(clients=4, reads=reads, reads_per_step=2)
