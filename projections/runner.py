@@ -139,7 +139,8 @@ class ProjectionRunner:
             tracking = read_tracking(tx, [p.name for p in self.projections])
         with self._changed:
             self._positions = {name: pos for name, (pos, _) in tracking.items()}
-        self._synced = True
+            self._synced = True
+            self._changed.notify_all()
 
     def positions(self) -> dict[str, int]:
         if not self._synced:
@@ -268,11 +269,13 @@ class ProjectionRunner:
         with self._changed:
             return bool(self._positions) and min(self._positions.values()) >= position
 
-    def wait_for(self, position: int, timeout: float) -> bool:
+    def wait_for(self, position: int, timeout: float, *, wake: bool = True) -> bool:
         """Wait until every projection has processed ``position``; False on timeout or
-        if a projection that has not reached it has failed."""
+        if a projection that has not reached it has failed. ``wake``: nudge an idle
+        runner to look at the log now rather than at its next poll."""
         deadline = time.monotonic() + timeout
-        self.wake()
+        if wake:
+            self.wake()
         with self._changed:
             while True:
                 if self._positions and min(self._positions.values()) >= position:
