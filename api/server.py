@@ -73,9 +73,7 @@ def _matches(person: dict[str, Any], profession: str | None, which: Any) -> bool
     return bool(person.get("profession") == profession)
 
 
-def guide(
-    settings: Settings, *, host: str, port: int, practitioners: list[tuple[str, str]]
-) -> str:
+def guide(settings: Settings, *, host: str, port: int, practitioners: list[tuple[str, str]]) -> str:
     base = f"http://{host}:{port}"
     carerecord = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "carerecord"
     lines = [
@@ -97,9 +95,9 @@ def guide(
         "Then, for example:",
         f"  TOKEN=$({carerecord} token --dev --practitioner "
         f"{practitioners[0][1] if practitioners else '<practitioner-id>'})",
-        f"  curl -s {base}/graphql -H \"Authorization: Bearer $TOKEN\" "
+        f'  curl -s {base}/graphql -H "Authorization: Bearer $TOKEN" '
         "-H 'Content-Type: application/json' \\",
-        "    -d '{\"query\": \"{ me { name profession } caseload(first: 5) "
+        '    -d \'{"query": "{ me { name profession } caseload(first: 5) '
         "{ items { client { clientId givenName familyName } } } }\"}'",
         "",
         "In GraphiQL, put the token in the Headers tab: "

@@ -11,7 +11,6 @@ from typing import Any
 from api.auth import Authenticator, TokenVerifier
 from api.cursors import CursorCodec
 from api.metrics import Metrics
-from api.readside import view_runner
 from api.settings import ApiSettings
 from api.watch import ViewWatcher
 from carerecord.access_log import AccessLog, AccessLogWriter
@@ -19,6 +18,7 @@ from carerecord.application import CareRecord, Clock, utc_now
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.registry import view_runner
 from projections.repository import ReadRepository
 from projections.runner import ProjectionRunner
 from projections.settings import ProjectionSettings
@@ -66,7 +66,9 @@ class Services:
         projection_settings = projection_settings or ProjectionSettings()
         runner = None
         if api.in_process_projections:
-            runner = view_runner(settings, care_record, databases, projection_settings)
+            runner = view_runner(
+                care_record, databases.views, projection_settings, core=settings, listen=True
+            )
         reads = ReadRepository(
             care_record, databases.views, settings=projection_settings, runner=runner
         )

@@ -36,6 +36,7 @@ from api.app import create_app
 from api.services import Services
 from api.settings import ApiSettings, Limits
 from api.tokens import TokenIssuer
+from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.application import CareRecord
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
@@ -135,7 +136,8 @@ def signing_keys(folder: Path) -> tuple[Path, Path]:
     return private, public
 
 
-def production_settings(folder: Path, **limits: Any) -> ApiSettings:
+def production_settings(folder: Path, *, projections: bool = False, **limits: Any) -> ApiSettings:
+    """Production mode with a local key pair; ``projections``: run the views in-process."""
     private, public = signing_keys(folder)
     return ApiSettings(
         environment="production",
@@ -147,6 +149,7 @@ def production_settings(folder: Path, **limits: Any) -> ApiSettings:
         cursor_key=os.urandom(32),
         limits=replace(Limits(), **limits),
         subscription_poll_seconds=0.05,
+        in_process_projections=projections,
     )
 
 
@@ -233,6 +236,19 @@ class Stack:
             timeout=30,
         )
 
+    def wait_for_views(self) -> None:
+        """Wait until the server's views include everything recorded so far."""
+        head = int(self.app.recorder.max_notification_id() or 0)
+        assert self.server.services.reads.wait_for(head, timeout=30), "views did not catch up"
+
+    def access_records(self, after: int = 0) -> list[AccessRecord]:
+        return [
+            s.record for s in AccessLog(self.server.services.databases.access).read(after=after)
+        ]
+
+    def access_head(self) -> int:
+        return AccessLog(self.server.services.databases.access).head()[0]
+
     def access_count(self) -> int:
         with self.server.services.databases.access.snapshot() as tx:
             return int(tx.scalar("SELECT COUNT(*) FROM access_log"))
@@ -251,7 +267,8 @@ def start_stack(settings: Settings, api_settings: ApiSettings) -> Stack:
 
 @pytest.fixture(scope="module")
 def stack(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    api_settings = production_settings(tmp_path_factory.mktemp("keys"))
+    """The API in production mode, with the curated views built in-process."""
+    api_settings = production_settings(tmp_path_factory.mktemp("keys"), projections=True)
     running = start_stack(store, api_settings)
     try:
         yield running

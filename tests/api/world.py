@@ -11,13 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from carerecord.application import CareRecord
 from carerecord.nhs import check_digit
 from carerecord.practitioner import Practitioner
 from carerecord.protocol import bundled_document
+from carerecord.slice import SharedEntry, curate, fold_entries
 from carerecord.values import Viewer
-from carerecord.vocab import Role, ViewerKind
+from carerecord.vocab import Purpose, Role, ViewerKind
 
 SECRET = "Zebra-7731 disclosed a private matter"
 """Free text that must never appear in an error, a log line or another caller's response."""
@@ -201,3 +203,85 @@ def wait_until(check: Callable[[], bool], *, timeout: float = 10.0, what: str = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         time.sleep(0.02)
+
+
+ALL_CALLERS = (GP, NURSE, SOCIAL_WORKER, POLICE, MENTAL_HEALTH, HOUSING, TEACHER, SUPPORT)
+"""The practitioners given a care relationship with the rich client (not OTHER_GP)."""
+
+RICH_ENTRIES: tuple[tuple[Person, str, dict[str, Any]], ...] = (
+    (GP, "History", {}),
+    (GP, "Mental state", {}),
+    (GP, "Sexual health", {}),
+    (GP, "Medication review", {}),
+    (GP, "Safeguarding", {"lawful_basis": "safeguarding"}),
+    (NURSE, "Wound care", {}),
+    (NURSE, "Home environment", {}),
+    (NURSE, "Mental wellbeing", {}),
+    (SOCIAL_WORKER, "Needs assessment", {}),
+    (SOCIAL_WORKER, "Safeguarding enquiry", {"lawful_basis": "legal_obligation"}),
+    (SOCIAL_WORKER, "Finances", {}),
+    (POLICE, "Incident summary", {}),
+    (POLICE, "Offending", {}),
+    (MENTAL_HEALTH, "Crisis plan", {}),
+    (MENTAL_HEALTH, "Risk assessment", {}),
+    (MENTAL_HEALTH, "Substance use", {}),
+    (HOUSING, "Tenancy", {}),
+    (HOUSING, "Property risks", {}),
+    (TEACHER, "Attendance", {}),
+    (SUPPORT, "Support plan", {}),
+)
+
+
+def rich_client(app: CareRecord, now: datetime) -> ClientFacts:
+    """A client known to eight agencies, with entries of every sensitivity, consents
+    (granted and refused, one by a representative), a restriction, and alerts."""
+    client = register_client(app, GP, given_name="Jordan", family_name="Rich")
+    for person in ALL_CALLERS[1:]:
+        start_relationship(app, client, person)
+    for i, (person, heading, labels) in enumerate(RICH_ENTRIES):
+        record(app, client, person, heading, when=now - timedelta(days=40 - i), **labels)
+    app.record_consent(
+        GP.caller, client.client_id, decision="granted", sectors=["social_care", "voluntary"]
+    )
+    app.record_consent(
+        GP.caller,
+        client.client_id,
+        decision="refused",
+        agencies=["police"],
+        categories=["mental_health"],
+        given_by="lasting_power_of_attorney",
+        representative_name="Sam Rich",
+    )
+    app.place_restriction(
+        SOCIAL_WORKER.caller,
+        client.client_id,
+        requested_by="client",
+        reason="Client asked",
+        category="finances",
+        sectors=["housing"],
+    )
+    for person, kind in ((NURSE, "risk_to_lone_workers"), (SOCIAL_WORKER, "safeguarding_concern")):
+        result = app.raise_alert(
+            person.caller, client.client_id, kind=kind, severity="high", summary=f"{kind} alert"
+        )
+        assert result.id is not None
+        client.entries[result.id] = kind
+    return client
+
+
+def expected_slice(
+    app: CareRecord, client_id: str, person: Person, purpose: Purpose, now: datetime
+) -> list[SharedEntry]:
+    """What the sharing policy says ``person`` may see of the client now (the oracle)."""
+    viewer = app.resolve_actor(person.caller)
+    state = app.load_client(client_id)
+    entries = fold_entries(app.repository.event_store.get(UUID(client_id)))
+    return curate(
+        entries.values(),
+        viewer=viewer,
+        purpose=purpose,
+        relationship=state.standing_of(viewer, now),
+        state=state.sharing_state(),
+        protocol=app.protocol(),
+        now=now,
+    )

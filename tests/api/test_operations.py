@@ -1,0 +1,97 @@
+"""Health, readiness (with projection lag), Prometheus metrics; unexpected failures masked."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+from conftest import Stack
+from world import NURSE, record, register_client
+
+
+def test_health_is_up_without_credentials(stack: Stack) -> None:
+    response = httpx.get(f"{stack.server.url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_reports_each_store_and_the_projection_lag(stack: Stack) -> None:
+    stack.wait_for_views()
+    response = httpx.get(f"{stack.server.url}/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {
+        "events": "ok",
+        "views": "ok",
+        "access": "ok",
+        "audit_writer": "ok",
+        "projections": "ok",
+    }
+    assert body["projection_lag"] == 0
+
+
+def test_readiness_fails_when_the_views_fall_too_far_behind(stack: Stack) -> None:
+    services = stack.server.services
+    original = services.api
+    services.api = replace(original, ready_max_lag=0)
+    runner = services.runner
+    assert runner is not None
+    runner.stop()
+    try:
+        client = register_client(stack.app, NURSE)
+        record(stack.app, client, NURSE, "Wound care", when=stack.clock())
+        response = httpx.get(f"{stack.server.url}/readyz")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "not_ready"
+        assert body["projection_lag"] >= 1
+        assert body["checks"]["projections"].startswith("behind by")
+    finally:
+        services.api = original
+        runner.start()
+        stack.wait_for_views()
+
+
+def test_metrics_are_exposed_for_prometheus(stack: Stack) -> None:
+    stack.post("{ me { kind } }", stack.token(NURSE))
+    stack.post("{ me { kind } }", "bad")
+    text = httpx.get(f"{stack.server.url}/metrics").text
+    assert 'carerecord_http_requests_total{route="/graphql",status="200"}' in text
+    assert 'carerecord_auth_failures_total{reason="malformed"}' in text
+    assert "carerecord_projection_lag_events" in text
+    assert "carerecord_http_request_seconds_bucket" in text
+    assert NURSE.practitioner_id not in text, "no identities in metric labels"
+
+
+def test_unexpected_failures_are_masked(stack: Stack) -> None:
+    client = register_client(stack.app, NURSE)
+    stack.wait_for_views()
+    db = stack.server.services.databases.views
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE cl_clients RENAME TO cl_clients_away")
+    try:
+        response = stack.post("{ caseload { items { client { clientId } } } }", stack.token(NURSE))
+    finally:
+        with db.transaction() as tx:
+            tx.execute("ALTER TABLE cl_clients_away RENAME TO cl_clients")
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert error["message"] == "Unexpected error."
+    assert error["extensions"] == {"code": "INTERNAL_ERROR"}
+    for leak in (
+        "cl_clients",
+        "table",
+        "SELECT",
+        "sqlite",
+        "psycopg",
+        "Traceback",
+        client.client_id,
+    ):
+        assert leak not in response.text
+
+
+def test_unknown_routes_get_a_coded_404(stack: Stack) -> None:
+    response = httpx.get(f"{stack.server.url}/admin")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
