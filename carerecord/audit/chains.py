@@ -152,7 +152,15 @@ def stream_str(value: object) -> str:
     if isinstance(value, UUID):
         return str(value)
     text = str(value)
-    return text if len(text) == 36 else str(UUID(text))
+    try:
+        return text if len(text) == 36 else str(UUID(text))
+    except ValueError:
+        return text  # not an id at all: shown as stored
+
+
+def stream_uuid(value: object) -> UUID:
+    """A stored stream id as a UUID (raises ValueError if it is not one)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 def as_bytes(value: object) -> bytes:

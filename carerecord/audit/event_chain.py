@@ -37,6 +37,7 @@ from carerecord.audit.chains import (
     Pin,
     as_bytes,
     stream_str,
+    stream_uuid,
 )
 from carerecord.chain import GENESIS, link_hash, record_digest
 from carerecord.db import Database
@@ -162,7 +163,19 @@ class _Walk:
                 f"the chain records stream {stream} version {version} at position {n}, "
                 "but that event is no longer stored",
             )
-        event_stream = stream_str(e[1])
+        # One parse of the stored id (hex text on SQLite, a uuid on PostgreSQL), reused
+        # for the identity check and the digest.
+        try:
+            stream_id = stream_uuid(e[1])
+        except ValueError:
+            return b"", self.broken(
+                BreakKind.CONTENT_ALTERED,
+                n,
+                stream,
+                version,
+                f"the event stored at position {n} has a stream id that is not an id",
+            )
+        event_stream = str(stream_id)
         event_version = int(e[2])
         if (event_stream, event_version) != (stream, version):
             return b"", self.broken(
@@ -179,7 +192,8 @@ class _Walk:
         stream_prev = as_bytes(c[3])
         topic = str(e[3])
         state = as_bytes(e[4])
-        current = link_hash(prev_hash, stream_prev, record_digest(n, stream, version, topic, state))
+        digest = record_digest(n, stream_id, version, topic, state)
+        current = link_hash(prev_hash, stream_prev, digest)
         if current != as_bytes(c[5]):
             if self._skipped_by_next(n):
                 return b"", self._inserted(n, stream, version)

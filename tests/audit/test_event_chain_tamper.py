@@ -3,6 +3,8 @@ detected and located (log, position, stream, version, kind)."""
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import pytest
 from audit_world import (
     GP,
@@ -366,3 +368,24 @@ def test_an_edit_of_the_newest_event_is_altered_content_not_an_insertion(
     brk = check(deployment).first_break
     assert brk is not None
     assert (brk.kind, brk.position, brk.version) == (BreakKind.CONTENT_ALTERED, n, version)
+
+
+def test_an_event_moved_to_another_stream_is_out_of_order(
+    deployment: Deployment, clients: list[str]
+) -> None:
+    n, version = contribution_positions(deployment, clients[1])[0]
+    elsewhere = str(uuid4())
+    t = event_tables(deployment.settings)
+    with raw(deployment.settings, "events") as tx:
+        tx.execute(
+            f"UPDATE {t.events} SET originator_id = ? WHERE {t.id_column} = ?",
+            (stored_id(deployment.settings, elsewhere), n),
+        )
+    brk = check(deployment).first_break
+    assert brk is not None
+    assert (brk.kind, brk.position, brk.stream, brk.version) == (
+        BreakKind.OUT_OF_ORDER,
+        n,
+        elsewhere,
+        version,
+    )
