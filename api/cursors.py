@@ -1,6 +1,7 @@
 """Opaque cursors: positions sealed with AES-GCM so callers can neither read nor forge them.
 
-A cursor names a place in a list or in an audience's feed. A raw global position
+A cursor names a place in a list or in an audience's feed. Event ids are passed through
+``opaque_id`` for the same reason (the read side's ids embed log positions). A raw global position
 would leak that events the caller may not see exist (gaps), and a forged one could
 skip ahead or probe, so every cursor is encrypted and authenticated with a key from
 configuration, and bound (as associated data) to what it is for (``kind``) and to
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from typing import Any
 
@@ -34,6 +37,13 @@ class CursorCodec:
         if len(key) != 32:
             raise ValueError("the cursor key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._id_key = hmac.new(key, b"carerecord-opaque-id", hashlib.sha256).digest()
+
+    def opaque_id(self, value: str) -> str:
+        """A stable, unlinkable stand-in for an internal id (e.g. an event id that embeds
+        a log position): the same value always gives the same id, and it reveals nothing."""
+        digest = hmac.new(self._id_key, value.encode(), hashlib.sha256).digest()[:18]
+        return base64.urlsafe_b64encode(digest).decode("ascii")
 
     def seal(self, kind: str, scope: str, value: Any) -> str:
         nonce = os.urandom(12)

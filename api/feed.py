@@ -110,9 +110,9 @@ def referral_json(item: ReferralItem) -> dict[str, Any]:
     }
 
 
-def item_json(item: FeedItem, cursor: str) -> dict[str, Any]:
+def item_json(item: FeedItem, cursor: str, event_id: str) -> dict[str, Any]:
     return {
-        "event_id": item.event_id,
+        "event_id": event_id,
         "cursor": cursor,
         "kind": item.kind,
         "client_id": str(item.client_id),

@@ -195,7 +195,11 @@ def feed(request: Request, after: str | None = None, limit: int | None = None) -
         services.metrics.access_records.labels(record.action).inc()
     body = {
         "items": [
-            item_json(item, seal_position(services, viewer, page.audience, item.seq))
+            item_json(
+                item,
+                seal_position(services, viewer, page.audience, item.seq),
+                services.cursors.opaque_id(item.event_id),
+            )
             for item in page.items
         ],
         "next_cursor": seal_position(services, viewer, page.audience, page.next_after),

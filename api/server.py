@@ -16,14 +16,14 @@ from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 
-DEMO_ROLES = (
-    ("a district nurse", "district_nurse", None),
-    ("a social worker", "social_worker", None),
-    ("a police officer", "police_officer", None),
-    ("a mental-health practitioner", "mental_health_practitioner", None),
-    ("a GP", "gp", 0),
-    ("a GP at another practice", "gp", 1),
-    ("an information-governance officer", None, "information_governance_officer"),
+DEMO_CALLERS = (  # (what they are, the demo directory's key)
+    ("a district nurse", "district_nurse"),
+    ("a social worker", "social_worker"),
+    ("a police officer (street triage)", "police_officer"),
+    ("a mental-health practitioner (street triage)", "mh_practitioner"),
+    ("a GP at Northgate Surgery", "gp_northgate"),
+    ("a GP at Riverside Medical Practice", "gp_riverside"),
+    ("an information-governance officer", "ig_community"),
 )
 
 
@@ -41,10 +41,9 @@ def prepare_demo(
         if int(app.recorder.max_notification_id() or 0) == 0:
             print(f"Loading the demo dataset ({clients} clients)...", file=sys.stderr)
             load_demo(app, seed=seed, clients=clients, progress=_progress)
-        practitioners = demo_practitioners(app)
     finally:
         app.close()
-    return guide(settings, host=host, port=port, practitioners=practitioners)
+    return guide(settings, host=host, port=port, practitioners=demo_practitioners())
 
 
 def _progress(done: int, total: int) -> None:
@@ -52,25 +51,13 @@ def _progress(done: int, total: int) -> None:
         print(f"  {done}/{total}", file=sys.stderr)
 
 
-def demo_practitioners(app: Any) -> list[tuple[str, str]]:
-    """(description, practitioner id) for a few demo callers, found in the directory."""
-    from projections.results import Page  # noqa: F401  (keeps the read side importable here)
+def demo_practitioners() -> list[tuple[str, str]]:
+    """(description, practitioner id) for a few of the demo's callers."""
+    from carerecord.demo import DIRECTORY
 
-    found: list[tuple[str, str]] = []
-    directory = getattr(app, "demo_directory", None)
-    people = directory() if callable(directory) else []
-    for label, profession, which in DEMO_ROLES:
-        for person in people:
-            if _matches(person, profession, which):
-                found.append((label, person["practitioner_id"]))
-                break
-    return found
-
-
-def _matches(person: dict[str, Any], profession: str | None, which: Any) -> bool:
-    if profession is None:
-        return which in person.get("roles", ())
-    return bool(person.get("profession") == profession)
+    return [
+        (label, DIRECTORY[key].practitioner_id) for label, key in DEMO_CALLERS if key in DIRECTORY
+    ]
 
 
 def guide(settings: Settings, *, host: str, port: int, practitioners: list[tuple[str, str]]) -> str:

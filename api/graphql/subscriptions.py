@@ -59,9 +59,9 @@ class RecordEvent:
     referral: Referral | None
 
     @classmethod
-    def of(cls, item: FeedItem, cursor: str) -> RecordEvent:
+    def of(cls, item: FeedItem, cursor: str, event_id: str) -> RecordEvent:
         return cls(
-            event_id=strawberry.ID(item.event_id),
+            event_id=strawberry.ID(event_id),
             cursor=cursor,
             kind=RecordEventKind(item.kind),
             client_id=strawberry.ID(str(item.client_id)),
@@ -109,7 +109,9 @@ class RecordSubscriptions:
                         return
                     services.metrics.deliveries.inc()
                     yield RecordEvent.of(
-                        item, seal_position(services, viewer, page.audience, item.seq)
+                        item,
+                        seal_position(services, viewer, page.audience, item.seq),
+                        services.cursors.opaque_id(item.event_id),
                     )
                 position = Position(page.audience, page.next_after)
                 if not page.has_more:

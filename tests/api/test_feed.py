@@ -57,6 +57,9 @@ def test_an_agency_system_pages_through_its_feed_and_resumes_without_loss_or_dup
     assert [i["entry"]["text"] for i in mine] == [f"Visit {n}" for n in range(9)]
     ids = [i["event_id"] for i in first + second]
     assert len(ids) == len(set(ids))
+    # Event ids are opaque: no log position, no client id, nothing to count by.
+    assert all(len(i) == 24 and ":" not in i for i in ids)
+    assert all(client.client_id not in i for i in ids)
     assert all(i["kind"] == "entry_shared" for i in mine)
 
 
