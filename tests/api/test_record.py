@@ -363,3 +363,80 @@ def test_a_teacher_cannot_break_the_glass(stack: Stack) -> None:
     client = _client_with_entries(stack)
     refused = gql_execute(stack, stack.token(TEACHER), BREAK_GLASS, c=client.client_id)
     assert refused["breakGlass"] == {"code": "NOT_PERMITTED"}
+
+
+def test_the_involvement_index_says_who_is_involved_without_clinical_content(
+    stack: Stack, rich: ClientFacts
+) -> None:
+    query = """query($c: ID!) { involvement(clientId: $c) { clientId agencies {
+      agencyCode agency { name sector phone }
+      workers { practitionerId name profession phone email }
+      openReferrals { referralId } } } }"""
+    mark = stack.access_head()
+    result = gql_execute(stack, stack.token(NURSE), query, c=rich.client_id)["involvement"]
+    agencies = {a["agencyCode"] for a in result["agencies"]}
+    assert {"gp-north", "community-health", "adult-care", "police", "housing"} <= agencies
+    workers = {w["practitionerId"] for a in result["agencies"] for w in a["workers"]}
+    assert {GP.practitioner_id, SOCIAL_WORKER.practitioner_id} <= workers
+    text = str(result)
+    assert not any(heading in text for heading in rich.entries.values())
+    (audited,) = stack.access_records(after=mark)
+    assert (audited.action, audited.client_id) == ("involvement.read", rich.client_id)
+    hidden = _post(stack, OTHER_GP, query, c=rich.client_id)
+    assert hidden["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
+
+
+def _post(stack: Stack, person: Person, query: str, **variables: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{stack.server.url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {stack.token(person)}"},
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+EXPLAIN = """query($c: ID!, $e: ID!) { explainAccess(clientId: $c, entryId: $e) {
+  found inView visible decision { allowed rule basis reason } } }"""
+
+
+def test_why_can_i_not_see_this_is_answered_by_the_policy(stack: Stack, rich: ClientFacts) -> None:
+    now = stack.clock()
+    nurse_sees = {
+        e.entry_id
+        for e in expected_slice(stack.app, rich.client_id, NURSE, Purpose.DIRECT_CARE, now)
+    }
+    shown = next(iter(nurse_sees))
+    hidden = next(e for e in rich.entries if e not in nurse_sees)
+    seen = gql_execute(stack, stack.token(NURSE), EXPLAIN, c=rich.client_id, e=shown)[
+        "explainAccess"
+    ]
+    assert seen["visible"] is True
+    assert seen["decision"]["allowed"] is True
+    why_not = gql_execute(stack, stack.token(NURSE), EXPLAIN, c=rich.client_id, e=hidden)[
+        "explainAccess"
+    ]
+    assert why_not["visible"] is False
+    assert why_not["decision"]["allowed"] is False
+    assert why_not["decision"]["rule"]
+    assert SECRET not in str(why_not)
+    stranger = _post(stack, OTHER_GP, EXPLAIN, c=rich.client_id, e=hidden)
+    assert stranger["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
+
+
+def test_the_overview_and_alerts_come_from_the_same_slice(stack: Stack, rich: ClientFacts) -> None:
+    query = """query($c: ID!) { client(id: $c) {
+      alerts { entryId alertKind severity resolved }
+      overview { profession
+        sections { category yourHeadings entryCount latest { entryId } } } } }"""
+    result = gql_execute(stack, stack.token(SOCIAL_WORKER), query, c=rich.client_id)["client"]
+    expected = expected_slice(
+        stack.app, rich.client_id, SOCIAL_WORKER, Purpose.DIRECT_CARE, stack.clock()
+    )
+    visible_alerts = {e.entry_id for e in expected if e.kind == "alert" and not e.resolved}
+    assert {a["entryId"] for a in result["alerts"]} == visible_alerts
+    assert result["overview"]["profession"] == "social_worker"
+    counted = sum(s["entryCount"] for s in result["overview"]["sections"])
+    assert counted == len(expected)
+    by_category = {s["category"]: s for s in result["overview"]["sections"]}
+    assert "Needs assessment" in by_category["daily_living"]["yourHeadings"]
