@@ -35,7 +35,18 @@ def identity_hash(value: dict[str, Any]) -> str:
 @dataclass
 class _Pending:
     record: AccessRecord
+    slice_read: bool = False
     entries: dict[tuple[str, int], SharedEntry] = field(default_factory=dict)
+
+    def final(self) -> AccessRecord:
+        if not self.slice_read:
+            return self.record
+        shown = sort_slice(self.entries.values())
+        return replace(
+            self.record,
+            items=tuple((e.entry_id, e.version) for e in shown),
+            response_hash=slice_hash(shown),
+        )
 
 
 class AuditTrail:
@@ -51,36 +62,33 @@ class AuditTrail:
 
         ``entries``: the shared entries the read returned. Reads of the same client
         (same action and purpose) in one request merge into one record, whose items
-        and ``slice_hash`` cover every entry returned; without ``entries`` the record
-        is kept as given (reads that return no entries, e.g. a lookup).
+        and ``slice_hash`` cover every entry returned (computed once, when the trail is
+        written); without ``entries`` the record is kept as given (reads that return no
+        entries, e.g. a lookup).
         """
         key = (record.client_id, record.action, record.purpose)
         with self._lock:
             pending = self._pending.get(key)
             if pending is None:
                 pending = self._pending[key] = _Pending(record)
-            if entries is None:
-                return
-            pending.entries.update(((e.entry_id, e.version), e) for e in entries)
-            shown = sort_slice(pending.entries.values())
-            pending.record = replace(
-                pending.record,
-                items=tuple((e.entry_id, e.version) for e in shown),
-                response_hash=slice_hash(shown),
-            )
+            if entries is not None:
+                pending.slice_read = True
+                pending.entries.update(((e.entry_id, e.version), e) for e in entries)
 
     @property
     def records(self) -> list[AccessRecord]:
         with self._lock:
-            return [p.record for p in self._pending.values()]
+            return [p.final() for p in self._pending.values()]
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def flush(self) -> list[int]:
+    def flush(self) -> list[AccessRecord]:
         """Write the records durably (blocking); raises ``AuditUnavailable`` if it cannot."""
         records = self._take()
-        return self._writer.record_many(records) if records else []
+        if records:
+            self._writer.record_many(records)
+        return list(records)
 
     async def flush_async(self) -> list[int]:
         # Submitted together, so they share one group commit.
@@ -88,7 +96,7 @@ class AuditTrail:
 
     def _take(self) -> Sequence[AccessRecord]:
         with self._lock:
-            records = [p.record for p in self._pending.values()]
+            records = [p.final() for p in self._pending.values()]
             self._pending.clear()
         return records
 

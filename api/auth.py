@@ -17,7 +17,11 @@ Three kinds of caller (claim ``kind``):
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +40,7 @@ from carerecord.vocab import ViewerKind
 MAX_TOKEN_LENGTH = 8_192
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,12 @@ def unauthenticated(reason: str) -> ApiError:
 
 
 class TokenVerifier:
-    """Verifies bearer tokens; built once at start-up (it reads the key file)."""
+    """Verifies bearer tokens; built once at start-up (it reads the key file).
+
+    A verified token's claims are remembered (bounded, by the token's digest) until it
+    expires, so a client reusing its token is not re-verified on every request; its
+    expiry is still checked every time.
+    """
 
     def __init__(self, settings: ApiSettings) -> None:
         if settings.issuer is None or settings.audience is None:
@@ -64,6 +74,8 @@ class TokenVerifier:
         self.max_lifetime = settings.max_token_lifetime_seconds
         self._key: Any = None
         self._jwks: jwt.PyJWKClient | None = None
+        self._verified: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
         if settings.public_key_path is not None:
             self._key = load_pem_public_key(settings.public_key_path.read_bytes())
         elif settings.jwks_url is not None:
@@ -75,6 +87,21 @@ class TokenVerifier:
         """The token's claims, or ``UNAUTHENTICATED`` (blocking: may fetch the JWKS)."""
         if len(token) > MAX_TOKEN_LENGTH or not _TOKEN.fullmatch(token):
             raise unauthenticated("malformed")
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            known = self._verified.get(digest)
+        if known is not None:
+            if time.time() >= known["exp"] + self.leeway:
+                raise unauthenticated("expired")
+            return known
+        claims = self._verify(token)
+        with self._lock:
+            self._verified[digest] = claims
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -148,18 +175,28 @@ def claimed_viewer(claims: dict[str, Any]) -> Viewer:
 
 
 class Authenticator:
-    """Turns an ``Authorization`` header into a ``Caller`` (blocking: call it in a thread)."""
+    """Turns an ``Authorization`` header into a ``Caller`` (blocking: call it in a thread).
 
-    def __init__(self, verifier: TokenVerifier, care_record: CareRecord) -> None:
+    The directory's answer for a claimed identity is remembered for ``directory_ttl``
+    seconds (0: ask every time): a practitioner who leaves, or whose roles change, is
+    refused or re-roled within that time.
+    """
+
+    def __init__(
+        self, verifier: TokenVerifier, care_record: CareRecord, *, directory_ttl: float = 0.0
+    ) -> None:
         self.verifier = verifier
         self.care_record = care_record
+        self.directory_ttl = directory_ttl
+        self._resolved: dict[Viewer, tuple[float, Viewer]] = {}
+        self._lock = threading.Lock()
 
     def authenticate(self, authorization: str | None) -> Caller:
         token = bearer_token(authorization)
         claims = self.verifier.verify(token)
         claimed = claimed_viewer(claims)
         try:
-            viewer = self.care_record.resolve_actor(claimed)
+            viewer = self._resolve(claimed)
         except (core.PractitionerNotFound, core.AgencyNotFound, core.InvalidIdentifier):
             raise unauthenticated("unknown_principal") from None
         # PRACTITIONER_INACTIVE and IDENTITY_MISMATCH propagate: 403 with their codes.
@@ -169,6 +206,21 @@ class Authenticator:
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             token_id=jti if isinstance(jti, str) else None,
         )
+
+    def _resolve(self, claimed: Viewer) -> Viewer:
+        if self.directory_ttl <= 0:
+            return self.care_record.resolve_actor(claimed)
+        now = time.monotonic()
+        with self._lock:
+            known = self._resolved.get(claimed)
+        if known is not None and now - known[0] < self.directory_ttl:
+            return known[1]
+        viewer = self.care_record.resolve_actor(claimed)  # refusals are never remembered
+        with self._lock:
+            if len(self._resolved) > VERIFIED_CACHE_SIZE:
+                self._resolved.clear()
+            self._resolved[claimed] = (now, viewer)
+        return viewer
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -80,7 +80,9 @@ class Services:
             care_record=care_record,
             access_log=access_log,
             access_writer=writer,
-            authenticator=Authenticator(TokenVerifier(api), care_record),
+            authenticator=Authenticator(
+                TokenVerifier(api), care_record, directory_ttl=api.directory_cache_seconds
+            ),
             cursors=CursorCodec(api.cursor_key),
             metrics=metrics,
             reads=reads,

@@ -59,6 +59,7 @@ class ApiSettings:
     jwks_url: str | None = None
     private_key_path: Path | None = None
     leeway_seconds: int = 30
+    directory_cache_seconds: float = 5.0
     max_token_lifetime_seconds: int = 12 * 3600
     cursor_key: bytes | None = None
     allowed_origins: tuple[str, ...] = ()
@@ -111,6 +112,7 @@ class ApiSettings:
             jwks_url=env.get("CARERECORD_JWT_JWKS_URL", "").strip() or None,
             private_key_path=_path(env, "CARERECORD_JWT_PRIVATE_KEY"),
             leeway_seconds=_int(env, "CARERECORD_JWT_LEEWAY_SECONDS", 30, 0),
+            directory_cache_seconds=_int(env, "CARERECORD_DIRECTORY_CACHE_SECONDS", 5, 0),
             max_token_lifetime_seconds=_int(
                 env, "CARERECORD_JWT_MAX_LIFETIME_SECONDS", 12 * 3600, 60
             ),

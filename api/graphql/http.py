@@ -137,8 +137,7 @@ def execute(
         metrics.audit_failures.inc()
         return error_response(AuditUnavailable())
     try:
-        records = context.trail.records
-        context.trail.flush()
+        records = context.trail.flush()
     except AuditUnavailable as exc:
         metrics.audit_failures.inc()
         return error_response(exc)

@@ -38,7 +38,22 @@ def wait_for_consistency(context: ApiContext, token: str | None) -> None:
 
 
 def audit_slice(context: ApiContext, read: ClientSlice, entries: list[SharedEntry]) -> None:
-    record = read.access_record(request_id=context.request_id, action=READ, at=read.read_at)
+    """Note that ``entries`` of this slice were returned (the record is completed, with
+    the items and hash of everything returned about the client, when it is written)."""
+    record = access_record(
+        read.caller,
+        request_id=context.request_id,
+        at=read.read_at,
+        action=READ,
+        purpose=read.purpose.value,
+        basis=read.basis.kind,
+        client_id=str(read.client_id),
+        response_hash="",
+        view_version=read.view_version,
+        state_version=read.state_version,
+        protocol_version=read.protocol_version,
+        grant_id=read.basis.grant_id,
+    )
     context.trail.add(record, entries)
 
 

@@ -8,7 +8,8 @@ only read the caller's own identity.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,8 +17,9 @@ import jwt
 import pytest
 from conftest import AUDIENCE, ISSUER, Stack, signing_keys
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from world import GP, LEAVER, NURSE, SECRET, register_client
+from world import GP, LEAVER, NURSE, SECRET, Person, register_client, wait_until
 
+from carerecord.practitioner import Practitioner
 from carerecord.vocab import ViewerKind
 
 ME = "query { me { kind practitionerId profession roles agency { code sector } } }"
@@ -232,3 +234,27 @@ def test_a_token_issued_by_the_token_command_is_accepted(stack: Stack) -> None:
     assert response.json()["data"]["me"]["practitionerId"] == NURSE.practitioner_id
     agency = stack.issuer.issue(kind=ViewerKind.AGENCY_SYSTEM, subject="housing")
     assert stack.post(ME, agency).json()["data"]["me"]["kind"] == "AGENCY_SYSTEM"
+
+
+def test_a_practitioner_who_leaves_is_refused_within_the_directory_cache_time(stack: Stack) -> None:
+    leaver_id = f"temp-{uuid.uuid4().hex[:8]}"
+    stack.app.enrol_practitioner(
+        practitioner_id=leaver_id,
+        agency_id="community-health",
+        profession="district_nurse",
+        name="Temp Nurse",
+    )
+    person = Person(leaver_id, "community-health", "district_nurse")
+    token = stack.token(person)
+    assert stack.post(ME, token).status_code == 200
+    practitioner = stack.app.repository.get(Practitioner.id_for(leaver_id))
+    practitioner.leave_service(reason="Left", by="system", at=datetime.now(UTC))
+    stack.app.save(practitioner)
+    left_at = time.monotonic()
+    wait_until(
+        lambda: stack.post(ME, token).status_code == 403,
+        timeout=stack.api_settings.directory_cache_seconds + 10,
+        what="the leaver to be refused",
+    )
+    assert time.monotonic() - left_at <= stack.api_settings.directory_cache_seconds + 5
+    assert_refused(stack.post(ME, token), 403, "PRACTITIONER_INACTIVE")
