@@ -76,6 +76,7 @@ _STATUS: Mapping[str, int] = {
     INTERNAL_ERROR: 500,
     core.AuditUnavailable.code: 503,
     core.ProtocolNotAdopted.code: 503,
+    "VIEWS_BEHIND": 503,
     core.PractitionerInactive.code: 403,
     core.IdentityMismatch.code: 403,
     **dict.fromkeys(PRE_EXECUTION_CODES, 400),
