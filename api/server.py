@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -63,16 +64,18 @@ def demo_practitioners() -> list[tuple[str, str]]:
 def guide(settings: Settings, *, host: str, port: int, practitioners: list[tuple[str, str]]) -> str:
     base = f"http://{host}:{port}"
     carerecord = shlex.quote(sys.argv[0]) if sys.argv and sys.argv[0] else "carerecord"
+    data_dir = settings.data_dir.resolve()
     lines = [
         "",
         "The shared care record is running (dev mode, demo data, embedded SQLite in "
-        f"{settings.data_dir}).",
+        f"{data_dir}).",
         "",
         f"  GraphQL:   POST {base}/graphql   (GraphiQL: open {base}/graphql in a browser)",
         f"  Feed:      GET  {base}/feed      (OpenAPI: {base}/docs)",
         f"  Health:    {base}/healthz  {base}/readyz  {base}/metrics",
         "",
-        "Get a token (valid 60 minutes) for one of the demo practitioners:",
+        "Get a token (valid 60 minutes) for one of the demo practitioners - run these in "
+        f"{Path.cwd()} (or set CARERECORD_DATA_DIR={data_dir}):",
     ]
     for label, practitioner_id in practitioners:
         lines.append(f"  {carerecord} token --dev --practitioner {practitioner_id}   # {label}")
