@@ -1,0 +1,123 @@
+"""`carerecord serve --demo` and `carerecord token`: the README's "run it" path, as a user runs it.
+
+The demo is embedded SQLite by design, so this runs once (not per backend).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from world import wait_until
+
+CLI = [str(Path(sys.executable).parent / "carerecord")]
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARERECORD_")}
+    env["CARERECORD_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_token_refuses_outside_dev_mode_without_a_key(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "token", "--practitioner", "dn-sarah-jones"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "identity provider" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    env = _env(data_dir)
+    port = _port()
+    server = subprocess.Popen(
+        [*CLI, "serve", "--demo", "--clients", "4", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"the demo server exited: {server.stdout.read() if server.stdout else ''}"
+            )
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=300, what="the demo server")
+        yield url, env
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_demo_serves_the_demo_data_to_a_token_from_the_token_command(
+    demo: tuple[str, dict[str, str]],
+) -> None:
+    url, env = demo
+    token = subprocess.run(
+        [*CLI, "token", "--dev", "--practitioner", "dn-sarah-jones", "--ttl", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    response = httpx.post(
+        f"{url}/graphql",
+        json={
+            "query": "{ me { name profession } "
+            "caseload(first: 50) { items { client { familyName } } } }"
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["me"] == {"name": "Sarah Jones", "profession": "district_nurse"}
+    assert "Clarke" in {i["client"]["familyName"] for i in data["caseload"]["items"]}
+    page = httpx.get(f"{url}/graphql", headers={"Accept": "text/html"})
+    assert "graphiql" in page.text.lower()
+
+
+def test_agency_credentials_from_the_token_command_read_the_feed(
+    demo: tuple[str, dict[str, str]],
+) -> None:
+    url, env = demo
+    token = subprocess.run(
+        [*CLI, "token", "--dev", "--agency", "community-health"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    response = httpx.get(
+        f"{url}/feed", params={"limit": 5}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["items"]
