@@ -3,10 +3,14 @@ refused with a coded error before anything executes (nothing is read, nothing au
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
+import websockets
 from conftest import Stack, production_settings, start_stack
 from world import GP, register_client
 
@@ -25,6 +29,7 @@ def limited(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         max_tokens=80,
         max_body_bytes=4096,
     )
+    settings = replace(settings, allowed_origins=("https://nurse-app.example",))
     running = start_stack(store, settings)
     try:
         yield running
@@ -234,3 +239,38 @@ def test_dev_mode_serves_graphiql_and_allows_introspection(dev: Stack) -> None:
 def test_dev_mode_still_refuses_queries_via_get(dev: Stack) -> None:
     response = httpx.get(f"{dev.server.url}/graphql", params={"query": "{ me { kind } }"})
     assert response.status_code == 405
+
+
+def test_browser_origins_are_allowed_only_as_configured(limited: Stack) -> None:
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(
+            f"{limited.server.url}/graphql",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+
+    allowed = preflight("https://nurse-app.example")
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://nurse-app.example"
+    refused = preflight("https://evil.example")
+    assert "access-control-allow-origin" not in refused.headers
+
+
+def test_an_oversized_websocket_message_closes_the_socket(limited: Stack) -> None:
+    async def scenario() -> int | None:
+        async with websockets.connect(
+            limited.server.ws_url, subprotocols=[websockets.Subprotocol("graphql-transport-ws")]
+        ) as socket:
+            payload = {"Authorization": f"Bearer {limited.token(GP)}", "padding": "x" * 10_000}
+            await socket.send(json.dumps({"type": "connection_init", "payload": payload}))
+            try:
+                while True:
+                    await asyncio.wait_for(socket.recv(), 10)
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+        return None
+
+    assert asyncio.run(scenario()) in (1009, 4400)
