@@ -152,13 +152,19 @@ class AccessLog:
             for record in records:
                 stream = record.client_id or ""
                 if stream not in streams:
-                    last = tx.fetchone(
-                        "SELECT client_seq, hash FROM access_log WHERE client_id IS NOT DISTINCT "
-                        "FROM ? ORDER BY client_seq DESC LIMIT 1"
-                        if self.db.dialect == "postgres"
-                        else "SELECT client_seq, hash FROM access_log WHERE client_id IS ? "
-                        "ORDER BY client_seq DESC LIMIT 1",
-                        (record.client_id,),
+                    # "= ?" / "IS NULL", not "IS NOT DISTINCT FROM ?": PostgreSQL cannot use
+                    # the (client_id, client_seq) index for the latter and scans the table.
+                    last = (
+                        tx.fetchone(
+                            "SELECT client_seq, hash FROM access_log WHERE client_id IS NULL "
+                            "ORDER BY client_seq DESC LIMIT 1"
+                        )
+                        if record.client_id is None
+                        else tx.fetchone(
+                            "SELECT client_seq, hash FROM access_log WHERE client_id = ? "
+                            "ORDER BY client_seq DESC LIMIT 1",
+                            (record.client_id,),
+                        )
                     )
                     streams[stream] = (
                         (0, GENESIS) if last is None else (int(last[0]), bytes(last[1]))
