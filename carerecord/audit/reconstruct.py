@@ -42,6 +42,7 @@ protocol in force at T is the last version whose adoption was recorded at or bef
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -309,14 +310,23 @@ class TimeTravel:
     """The auditor's engine over one application: "as of" views and read reconstruction.
 
     Keep one per process to reuse its caches (parsed protocol versions, agency
-    sectors); client streams are always read afresh.
+    sectors). Client streams are read afresh for every reconstruction unless
+    ``cached_clients`` > 0: then the decoded streams of that many clients are kept
+    (recorded events never change) and only newer events are read - for auditing many
+    reads of the same clients.
     """
 
     def __init__(
-        self, app: CareRecord, *, view_protocol: ViewProtocol = ViewProtocol.AT_READ
+        self,
+        app: CareRecord,
+        *,
+        view_protocol: ViewProtocol = ViewProtocol.AT_READ,
+        cached_clients: int = 0,
     ) -> None:
         self.app = app
         self.view_protocol = view_protocol
+        self.cached_clients = cached_clients
+        self._streams: OrderedDict[UUID, list[Any]] = OrderedDict()
         self.protocols = ProtocolHistory(app)
         self._sectors: dict[str, Sector] = {}
 
@@ -375,7 +385,7 @@ class TimeTravel:
         client = str(cid)
         top = max(view_version, state_version)
         try:
-            events = _client_events(self.app, cid, lte=top)
+            events = self._events(cid, top)
         except errors.ClientNotFound:
             return self._unreconstructible(access, "client_not_found")
         if len(events) < top or state_version < 1 or view_version < 0:
@@ -449,6 +459,21 @@ class TimeTravel:
             view_protocol_version=view_protocol_version,
             relationship=read_standing.kind.value,
         )
+
+    def _events(self, client_id: UUID, upto: int) -> list[Any]:
+        """The client's events up to version ``upto``: one read, or (with ``cached_clients``)
+        only the part not read before - recorded events never change."""
+        if self.cached_clients <= 0:
+            return _client_events(self.app, client_id, lte=upto)
+        known = self._streams.pop(client_id, None)
+        if known is None:
+            known = _client_events(self.app, client_id, lte=upto)
+        elif len(known) < upto:
+            known.extend(self.app.events.get(client_id, gt=len(known), lte=upto))
+        self._streams[client_id] = known
+        while len(self._streams) > self.cached_clients:
+            self._streams.popitem(last=False)
+        return known[:upto]
 
     def _unreconstructible(self, access: AccessRecord, reason: str) -> Reconstruction:
         return Reconstruction(
@@ -544,5 +569,5 @@ def reconstruct(app: CareRecord, access: AccessRecord) -> Reconstruction:
 
 def reconstruct_all(app: CareRecord, accesses: Sequence[AccessRecord]) -> list[Reconstruction]:
     """Replay many recorded reads with one engine (shared protocol and directory caches)."""
-    engine = TimeTravel(app)
+    engine = TimeTravel(app, cached_clients=64)
     return [engine.reconstruct(a) for a in accesses]

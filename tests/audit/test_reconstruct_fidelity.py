@@ -33,7 +33,7 @@ def test_every_recorded_read_reconstructs_to_the_identical_hash(deployment: Depl
         after = page[-1].position
     assert len(stored) == len(history.reads) >= READS
 
-    engine = TimeTravel(deployment.app)
+    engine = TimeTravel(deployment.app, cached_clients=2)  # fewer than the clients: evictions
     outcomes = Counter()
     failures = []
     for access in stored:

@@ -189,3 +189,14 @@ def test_reads_that_cannot_be_replayed_say_why(
     result = reconstruct(deployment.app, replace(read.access, **change))  # type: ignore[arg-type]
     assert (result.outcome, result.reason) == (Outcome.NOT_RECONSTRUCTIBLE, reason)
     assert not result.matches
+
+
+def test_a_read_recorded_before_any_view_of_its_audience_can_have_shown_nothing(
+    deployment: Deployment, client: str
+) -> None:
+    read = served(deployment, client)
+    nothing = replace(read.access, view_version=0, items=(), response_hash=slice_hash([]))
+    assert reconstruct(deployment.app, nothing).matches
+    result = reconstruct(deployment.app, replace(read.access, view_version=0))
+    assert result.outcome is Outcome.MISMATCH
+    assert result.missing == tuple(sorted(e.entry_id for e in read.shown))
