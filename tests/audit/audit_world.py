@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.application import CareRecord
 from carerecord.audit.chains import EventTables
 from carerecord.chain import GENESIS, link_hash, record_digest
@@ -241,3 +242,27 @@ def rechain_events(settings: Settings) -> None:
                 (int(n), stream, int(version), stream_prev, prev, current),
             )
             prev = heads[stream] = current
+
+
+def some_access(dep: Deployment, client: str) -> None:
+    AccessLog(dep.dbs.access).append(
+        [
+            AccessRecord(
+                access_id=str(uuid4()),
+                at=dep.clock(),
+                request_id=f"req-{n}",
+                action="clientSlice",
+                viewer_kind="practitioner",
+                practitioner_id=GP.practitioner_id,
+                agency_id=GP.agency_id,
+                profession=GP.profession,
+                roles=("practitioner",),
+                purpose="direct_care",
+                basis="care_relationship",
+                client_id=client,
+                items=(),
+                response_hash="0" * 64,
+            )
+            for n in range(5)
+        ]
+    )

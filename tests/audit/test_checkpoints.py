@@ -7,11 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from audit_world import GP, SECRET, Deployment, populate, raw, rechain_events
+from audit_world import GP, SECRET, Deployment, populate, raw, rechain_events, some_access
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.audit.chains import ACCESS, EVENTS, BreakKind
 from carerecord.audit.checkpoints import (
     DEV_KEY_FILE,
@@ -37,30 +36,6 @@ def a_signer() -> CheckpointSigner:
 
 def trusting(*signers: CheckpointSigner) -> TrustedKeys:
     return TrustedKeys({s.key_id: s.public_key for s in signers})
-
-
-def some_access(dep: Deployment, client: str) -> None:
-    AccessLog(dep.dbs.access).append(
-        [
-            AccessRecord(
-                access_id=f"acc-{n}",
-                at=dep.clock(),
-                request_id=f"req-{n}",
-                action="clientSlice",
-                viewer_kind="practitioner",
-                practitioner_id=GP.practitioner_id,
-                agency_id=GP.agency_id,
-                profession=GP.profession,
-                roles=("practitioner",),
-                purpose="direct_care",
-                basis="care_relationship",
-                client_id=client,
-                items=(),
-                response_hash="0" * 64,
-            )
-            for n in range(5)
-        ]
-    )
 
 
 @pytest.fixture
