@@ -1,12 +1,11 @@
 """Audit of every read: the access records of one request, written before the response leaves.
 
-Resolvers that return a client's data add what they returned to the request's
+Resolvers that return a client's data add an access record to the request's
 ``AuditTrail``; the HTTP edge flushes the trail (one group commit with other
 requests' records) after execution and before the response is sent. If the write
 fails, the response is replaced by ``AUDIT_UNAVAILABLE`` with no data (fail
-closed). One record per client per request: reads of the same client within one
-request (say, entries and alerts) are merged into one record whose items and
-hash cover everything returned about that client.
+closed). One record per client per kind of read in a request: several fields that
+show the same read (entries, alerts and the overview of one slice) share its record.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -23,7 +21,6 @@ from uuid import uuid4
 import orjson
 
 from carerecord.access_log import AccessLogWriter, AccessRecord
-from carerecord.slice import SharedEntry, slice_hash, sort_slice
 from carerecord.values import Viewer
 
 
@@ -32,53 +29,24 @@ def identity_hash(value: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-@dataclass
-class _Pending:
-    record: AccessRecord
-    slice_read: bool = False
-    entries: dict[tuple[str, int], SharedEntry] = field(default_factory=dict)
-
-    def final(self) -> AccessRecord:
-        if not self.slice_read:
-            return self.record
-        shown = sort_slice(self.entries.values())
-        return replace(
-            self.record,
-            items=tuple((e.entry_id, e.version) for e in shown),
-            response_hash=slice_hash(shown),
-        )
-
-
 class AuditTrail:
     """The access records of one request (or one subscription delivery)."""
 
     def __init__(self, writer: AccessLogWriter) -> None:
         self._writer = writer
-        self._pending: dict[tuple[str | None, str, str], _Pending] = {}
+        self._pending: dict[tuple[str | None, str, str], AccessRecord] = {}
         self._lock = threading.Lock()
 
-    def add(self, record: AccessRecord, entries: Iterable[SharedEntry] | None = None) -> None:
-        """Note a read of one client.
-
-        ``entries``: the shared entries the read returned. Reads of the same client
-        (same action and purpose) in one request merge into one record, whose items
-        and ``slice_hash`` cover every entry returned (computed once, when the trail is
-        written); without ``entries`` the record is kept as given (reads that return no
-        entries, e.g. a lookup).
-        """
+    def add(self, record: AccessRecord) -> None:
+        """Note a read of one client (the first record per client, action and purpose stands)."""
         key = (record.client_id, record.action, record.purpose)
         with self._lock:
-            pending = self._pending.get(key)
-            if pending is None:
-                pending = self._pending[key] = _Pending(record)
-            if entries is not None:
-                pending.slice_read = True
-                pending.entries.update(((e.entry_id, e.version), e) for e in entries)
+            self._pending.setdefault(key, record)
 
     @property
     def records(self) -> list[AccessRecord]:
         with self._lock:
-            return [p.final() for p in self._pending.values()]
+            return list(self._pending.values())
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -96,7 +64,7 @@ class AuditTrail:
 
     def _take(self) -> Sequence[AccessRecord]:
         with self._lock:
-            records = [p.final() for p in self._pending.values()]
+            records = list(self._pending.values())
             self._pending.clear()
         return records
 

@@ -67,8 +67,7 @@ def guide(settings: Settings, *, host: str, port: int, practitioners: list[tuple
     data_dir = settings.data_dir.resolve()
     lines = [
         "",
-        "The shared care record is running (dev mode, demo data, embedded SQLite in "
-        f"{data_dir}).",
+        f"The shared care record is running (dev mode, demo data, embedded SQLite in {data_dir}).",
         "",
         f"  GraphQL:   POST {base}/graphql   (GraphiQL: open {base}/graphql in a browser)",
         f"  Feed:      GET  {base}/feed      (OpenAPI: {base}/docs)",

@@ -20,7 +20,8 @@ from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import Entry, EntryKind, PageInfo, ReadBasisType
 from carerecord import vocab
 from carerecord.slice import SharedEntry
-from projections.results import ClientSlice, Explanation, Involvement, ProfessionOverview
+from projections.overview import sections as overview_sections
+from projections.results import ClientSlice, Explanation, Involvement
 
 READ = "record.read"
 INVOLVEMENT = "involvement.read"
@@ -37,24 +38,14 @@ def wait_for_consistency(context: ApiContext, token: str | None) -> None:
     context.services.reads.wait_for(position, timeout=CONSISTENCY_WAIT_SECONDS)
 
 
-def audit_slice(context: ApiContext, read: ClientSlice, entries: list[SharedEntry]) -> None:
-    """Note that ``entries`` of this slice were returned (the record is completed, with
-    the items and hash of everything returned about the client, when it is written)."""
-    record = access_record(
-        read.caller,
-        request_id=context.request_id,
-        at=read.read_at,
-        action=READ,
-        purpose=read.purpose.value,
-        basis=read.basis.kind,
-        client_id=str(read.client_id),
-        response_hash="",
-        view_version=read.view_version,
-        state_version=read.state_version,
-        protocol_version=read.protocol_version,
-        grant_id=read.basis.grant_id,
+def audit_slice(context: ApiContext, read: ClientSlice) -> None:
+    """Note the read of this slice: the record names every entry (and version) the read
+    returned to the API for this caller and the ``slice_hash`` of them, with the versions
+    the auditors replay it from. Within a request the first record per client stands
+    (later fields - entries, alerts, overview - are views of the same slice)."""
+    context.trail.add(
+        read.access_record(request_id=context.request_id, action=READ, at=read.read_at)
     )
-    context.trail.add(record, entries)
 
 
 @strawberry.type
@@ -124,7 +115,6 @@ class ClientRecordView:
                 (i for i, e in enumerate(chosen) if _passed(e, key, newest_first)), len(chosen)
             )
         page = chosen[start : start + size]
-        audit_slice(context, self._slice, page)
         more = start + size < len(chosen)
         end = None
         if page:
@@ -148,35 +138,34 @@ class ClientRecordView:
         rank = {"high": 0, "medium": 1, "low": 2}
         active.sort(key=lambda e: (rank.get(e.severity or "", 3), e.occurred_at))
         shown = active[: info.context.services.api.limits.max_page_size]
-        audit_slice(info.context, self._slice, shown)
         return [Entry.of(e) for e in shown]
 
     @field("Your profession's overview of the client: shared categories with your headings.")
     def overview(self, info: Ctx) -> Overview:
         context = info.context
-        overview: ProfessionOverview = context.services.reads.overview(
-            context.viewer, self.client_id, self._slice.purpose
-        )
-        returned: list[SharedEntry] = []
-        sections = []
-        for s in overview.sections:
-            latest = [] if s.latest is None else [s.latest]
-            returned += latest + list(s.latest_by_profession)
-            sections.append(
-                OverviewSection(
-                    category=s.category,
-                    title=s.title,
-                    your_headings=list(s.headings),
-                    entry_count=s.entry_count,
-                    agencies=list(s.agencies),
-                    professions=list(s.professions),
-                    last_occurred_at=s.last_occurred_at,
-                    latest=None if s.latest is None else Entry.of(s.latest),
-                    latest_by_profession=[Entry.of(e) for e in s.latest_by_profession],
-                )
+        read = self._slice
+        protocol = context.services.care_record.protocol()
+        if protocol.version == read.protocol_version:
+            found = overview_sections(read.entries, protocol, read.caller.profession)
+        else:  # the protocol changed since the slice was read: read it again, audited too
+            overview = context.services.reads.overview(context.viewer, self.client_id, read.purpose)
+            audit_slice(context, overview.slice)
+            found = overview.sections
+        sections = [
+            OverviewSection(
+                category=s.category,
+                title=s.title,
+                your_headings=list(s.headings),
+                entry_count=s.entry_count,
+                agencies=list(s.agencies),
+                professions=list(s.professions),
+                last_occurred_at=s.last_occurred_at,
+                latest=None if s.latest is None else Entry.of(s.latest),
+                latest_by_profession=[Entry.of(e) for e in s.latest_by_profession],
             )
-        audit_slice(context, overview.slice, returned)
-        return Overview(profession=overview.profession, sections=sections)
+            for s in found
+        ]
+        return Overview(profession=read.caller.profession, sections=sections)
 
 
 def _passed(entry: SharedEntry, key: tuple[str, str], newest_first: bool) -> bool:
@@ -303,7 +292,7 @@ class RecordQueries:
         context = info.context
         wait_for_consistency(context, consistent_with)
         read = context.services.reads.client_slice(context.viewer, id, purpose)
-        audit_slice(context, read, [])
+        audit_slice(context, read)
         return ClientRecordView(
             client_id=strawberry.ID(str(read.client_id)),
             purpose=read.purpose,
