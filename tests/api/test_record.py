@@ -28,7 +28,8 @@ from world import (
 )
 
 from carerecord.slice import SharedEntry
-from carerecord.vocab import Purpose
+from carerecord.values import Viewer
+from carerecord.vocab import Purpose, ViewerKind
 
 ENTRY_FIELDS = """entryId kind version agency sector authorId profession category heading
   sensitivity lawfulBasis text amended alertKind severity resolved sharedUnder { basis rule }"""
@@ -440,3 +441,24 @@ def test_the_overview_and_alerts_come_from_the_same_slice(stack: Stack, rich: Cl
     assert counted == len(expected)
     by_category = {s["category"]: s for s in result["overview"]["sections"]}
     assert "Needs assessment" in by_category["daily_living"]["yourHeadings"]
+
+
+@pytest.mark.parametrize("agency", ["community-health", "police", "adult-care", "gp-south"])
+def test_an_agency_system_sees_its_agencys_slice(
+    stack: Stack, rich: ClientFacts, agency: str
+) -> None:
+    token = stack.agency_token(agency)
+    response = httpx.post(
+        f"{stack.server.url}/graphql",
+        json={
+            "query": RECORD,
+            "variables": {"id": rich.client_id, "purpose": "DIRECT_CARE", "first": 100},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    system = Viewer(kind=ViewerKind.AGENCY_SYSTEM, agency_id=agency)
+    if agency == "gp-south":  # no relationship with the client: indistinguishable from none
+        assert response["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
+        return
+    expected = expected_slice(stack.app, rich.client_id, system, Purpose.DIRECT_CARE, stack.clock())
+    assert response["data"]["client"]["entries"]["items"] == [as_seen(e) for e in expected]

@@ -270,10 +270,10 @@ def rich_client(app: CareRecord, now: datetime) -> ClientFacts:
 
 
 def expected_slice(
-    app: CareRecord, client_id: str, person: Person, purpose: Purpose, now: datetime
+    app: CareRecord, client_id: str, person: Person | Viewer, purpose: Purpose, now: datetime
 ) -> list[SharedEntry]:
     """What the sharing policy says ``person`` may see of the client now (the oracle)."""
-    viewer = app.resolve_actor(person.caller)
+    viewer = app.resolve_actor(person.caller if isinstance(person, Person) else person)
     state = app.load_client(client_id)
     entries = fold_entries(app.repository.event_store.get(UUID(client_id)))
     return curate(
