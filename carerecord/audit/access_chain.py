@@ -66,15 +66,16 @@ def _rows(db: Database, after: int, upto: int, page: int) -> Iterator[tuple[Any,
         f"a.prev_hash, a.hash, {copies}, p.position, p.hash "
         f"FROM {ACCESS_TABLE} a LEFT JOIN {ACCESS_TABLE} p "
         "ON p.client_id = a.client_id AND p.client_seq = a.client_seq - 1 "
-        "WHERE a.position > ? AND a.position <= ? ORDER BY a.position LIMIT ?"
+        "WHERE a.position > ? AND a.position <= ? ORDER BY a.position"
     )
-    while True:
+    # Position ranges rather than LIMIT (positions are contiguous): each query touches
+    # only its range whatever the planner estimates.
+    while after < upto:
+        end = min(after + page, upto)
         with db.snapshot() as tx:
-            rows = tx.fetchall(sql, (after, upto, page))
+            rows = tx.fetchall(sql, (after, end))
         yield from rows
-        if len(rows) < page:
-            return
-        after = int(rows[-1][0])
+        after = end
 
 
 class _Walk:

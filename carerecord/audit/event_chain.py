@@ -63,62 +63,76 @@ def _upper_bound(db: Database, tables: EventTables) -> int:
     return max(int(chain_max or 0), int(events_max or 0))
 
 
-def _event_rows(
+def _pages(
     db: Database, tables: EventTables, after: int, upto: int, page: int
-) -> Iterator[EventRow]:
+) -> Iterator[tuple[list[EventRow], list[ChainRow]]]:
+    """Both tables in notification-id ranges of ``page`` ids, each range one snapshot.
+
+    Ranges rather than LIMIT: each query touches only its range, whatever the planner
+    thinks of the table's size (a LIMIT over a join can make it walk the whole rest of
+    the log per page). An empty range skips straight to the next stored id, so gaps in
+    PostgreSQL's notification ids cost one query each, however wide.
+    """
     column = tables.id_column
-    sql = (
+    events_sql = (
         f"SELECT {column}, originator_id, originator_version, topic, state "
-        f"FROM {tables.events} WHERE {column} > ? AND {column} <= ? ORDER BY {column} LIMIT ?"
+        f"FROM {tables.events} WHERE {column} > ? AND {column} <= ? ORDER BY {column}"
     )
-    while True:
-        with db.snapshot() as tx:
-            rows = tx.fetchall(sql, (after, upto, page))
-        yield from rows
-        if len(rows) < page:
-            return
-        after = int(rows[-1][0])
-
-
-def _chain_rows(
-    db: Database, tables: EventTables, after: int, upto: int, page: int
-) -> Iterator[ChainRow]:
     # The stream predecessor comes from the same query (unique index on stream, version),
     # so the check needs no per-stream state in memory however many clients there are.
-    sql = (
+    chain_sql = (
         "SELECT c.notification_id, c.originator_id, c.originator_version, "
         "c.stream_prev_hash, c.prev_hash, c.hash, p.notification_id, p.hash "
         f"FROM {tables.chain} c LEFT JOIN {tables.chain} p "
         "ON p.originator_id = c.originator_id AND p.originator_version = c.originator_version - 1 "
         "WHERE c.notification_id > ? AND c.notification_id <= ? "
-        "ORDER BY c.notification_id LIMIT ?"
+        "ORDER BY c.notification_id"
     )
-    while True:
+    while after < upto:
+        end = min(after + page, upto)
         with db.snapshot() as tx:
-            rows = tx.fetchall(sql, (after, upto, page))
-        yield from rows
-        if len(rows) < page:
-            return
-        after = int(rows[-1][0])
+            events = tx.fetchall(events_sql, (after, end))
+            chain = tx.fetchall(chain_sql, (after, end))
+            if not events and not chain:
+                following = [
+                    tx.scalar(
+                        f"SELECT MIN(notification_id) FROM {tables.chain} WHERE "
+                        "notification_id > ?",
+                        (end,),
+                    ),
+                    tx.scalar(
+                        f"SELECT MIN({column}) FROM {tables.events} WHERE {column} > ?", (end,)
+                    ),
+                ]
+                found = [int(n) for n in following if n is not None]
+                if not found:
+                    return
+                after = min(found) - 1
+                continue
+        yield events, chain
+        after = end
 
 
 def _merged(
-    events: Iterator[EventRow], chain: Iterator[ChainRow]
+    pages: Iterator[tuple[list[EventRow], list[ChainRow]]],
 ) -> Iterator[tuple[int, EventRow | None, ChainRow | None]]:
-    e = next(events, None)
-    c = next(chain, None)
-    while e is not None or c is not None:
-        if c is None or (e is not None and int(e[0]) < int(c[0])):
-            assert e is not None
-            yield int(e[0]), e, None
-            e = next(events, None)
-        elif e is None or int(c[0]) < int(e[0]):
-            yield int(c[0]), None, c
-            c = next(chain, None)
-        else:
-            yield int(e[0]), e, c
-            e = next(events, None)
-            c = next(chain, None)
+    """Events and chain rows side by side, by notification id (either may be missing)."""
+    for event_rows, chain_rows in pages:
+        events, chain = iter(event_rows), iter(chain_rows)
+        e = next(events, None)
+        c = next(chain, None)
+        while e is not None or c is not None:
+            if c is None or (e is not None and int(e[0]) < int(c[0])):
+                assert e is not None
+                yield int(e[0]), e, None
+                e = next(events, None)
+            elif e is None or int(c[0]) < int(e[0]):
+                yield int(c[0]), None, c
+                c = next(chain, None)
+            else:
+                yield int(e[0]), e, c
+                e = next(events, None)
+                c = next(chain, None)
 
 
 class _Walk:
@@ -404,10 +418,7 @@ def check_event_chain(
     pin_index = 0
     pins_checked = 0
     first_break: ChainBreak | None = None
-    rows = _merged(
-        _event_rows(db, tables, walk.start, upper, page),
-        _chain_rows(db, tables, walk.start, upper, page),
-    )
+    rows = _merged(_pages(db, tables, walk.start, upper, page))
     for n, event_row, chain_row in rows:
         current, first_break = walk.check(n, event_row, chain_row)
         if first_break is not None:

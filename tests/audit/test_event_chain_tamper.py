@@ -333,13 +333,14 @@ def test_gaps_in_postgres_notification_ids_are_not_breaks(pg_deployment: Deploym
     t = event_tables(deployment.settings)
     with raw(deployment.settings, "events") as tx:
         seq = tx.scalar("SELECT pg_get_serial_sequence(?, 'notification_id')", (t.events,))
-        tx.execute("SELECT setval(?, nextval(?) + 40)", (seq, seq))  # as failed inserts would
+        # As failed inserts would, only far more: the walk must jump the gap, not page it.
+        tx.execute("SELECT setval(?, nextval(?) + 10000000)", (seq, seq))
     deployment.clock.advance(minutes=1)
     deployment.app.record_contribution(
         GP.caller, clients[0], heading="Plan", text=SECRET, occurred_at=deployment.clock()
     )
     ids = [int(r[0]) for r in event_rows(deployment.settings)]
-    assert ids[-1] - ids[-2] > 40
+    assert ids[-1] - ids[-2] > 10000000
     result = check(deployment)
     assert result.intact, result.first_break
     assert result.head_position == ids[-1]
