@@ -240,6 +240,9 @@ def baseline_body(result: Any) -> bytes:
 def serve(schema: str, data_dir: Path, keys: Path, port: int) -> None:
     import uvicorn
 
+    if os.environ.get("BENCH_PIN_SERVER") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(os.environ["BENCH_PIN_SERVER"])})
+
     from api.app import create_app
 
     settings = settings_for(schema, data_dir)
@@ -361,6 +364,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--profile", type=int, default=0, help="GraphQL requests to profile")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="time each step of a request in-process"
+    )
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin the server to one core"
+    )
     parser.add_argument("--serve", nargs=4, metavar=("SCHEMA", "DATA", "KEYS", "PORT"))
     args = parser.parse_args()
     if args.serve:
@@ -388,9 +397,15 @@ def run(args: argparse.Namespace) -> None:
             client = build(settings, args.entries)
             api_settings(keys)
             port = _free_port()
+            env = dict(os.environ)
+            if args.pin and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
+                # The server gets one core to itself; this load generator runs on another.
+                env["BENCH_PIN_SERVER"] = "0"
+                os.sched_setaffinity(0, {1})
             server = subprocess.Popen(
                 [sys.executable, __file__, "--serve", schema, str(data), str(keys), str(port)],
                 cwd=ROOT,
+                env=env,
             )
             _wait_ready(port)
             issuer = TokenIssuer(api_settings_from(keys))
@@ -407,10 +422,13 @@ def run(args: argparse.Namespace) -> None:
             )
             baseline = http_request("GET", f"/baseline/{client}")
             same = _check_same_bytes(port, client, token)
+            asyncio.run(_warm_up(args, port, graphql, baseline))
             audited_before = _access_count(settings)
             results = asyncio.run(_measure(args, port, graphql, baseline))
             audited = _access_count(settings) - audited_before
             _report(args, results, same, audited)
+            if args.breakdown:
+                _breakdown(settings, keys, client, token)
             if args.profile:
                 _profile(settings, keys, client, token, args.profile)
         finally:
@@ -425,8 +443,6 @@ async def _measure(
     args: argparse.Namespace, port: int, graphql: bytes, baseline: bytes
 ) -> dict[str, Result]:
     per_round = max(1, args.requests // args.rounds)
-    for request in (graphql, baseline):  # warm-up: caches, pools, JIT-less but still
-        await load("warm-up", port, request, 200, 10, args.concurrency)
     runs: dict[str, list[Result]] = {"graphql": [], "baseline": []}
     for _ in range(args.rounds):
         runs["graphql"].append(
@@ -436,6 +452,11 @@ async def _measure(
             await load("baseline", port, baseline, per_round, args.seconds, args.concurrency)
         )
     return {name: merge(results) for name, results in runs.items()}
+
+
+async def _warm_up(args: argparse.Namespace, port: int, graphql: bytes, baseline: bytes) -> None:
+    for request in (graphql, baseline):  # caches, pools, prepared statements
+        await load("warm-up", port, request, 300, 15, args.concurrency)
 
 
 def _check_same_bytes(port: int, client: str, token: str) -> bool:
@@ -464,9 +485,11 @@ def _access_count(settings: Settings) -> int:
 def _report(args: argparse.Namespace, results: dict[str, Result], same: bool, audited: int) -> None:
     g, b = results["graphql"], results["baseline"]
     print()
+    pinned = "pinned to one core" if args.pin else "not pinned"
     print(
         f"Curated-slice query, client with {args.entries} entries, PostgreSQL, one uvicorn "
-        f"worker, {args.concurrency} keep-alive connections, {args.rounds} alternating rounds"
+        f"worker ({pinned}), {args.concurrency} keep-alive connections, "
+        f"{args.rounds} alternating rounds"
     )
     print(
         f"{'endpoint':<44} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
@@ -535,6 +558,64 @@ def _profile(settings: Settings, keys: Path, client: str, token: str, count: int
                 timeline=False,
             )
         )
+    finally:
+        services.close()
+
+
+def _breakdown(settings: Settings, keys: Path, client: str, token: str) -> None:
+    """Each step of one request, timed alone in this process (one thread, no load)."""
+    from dataclasses import replace as copy
+
+    from api.auth import TokenVerifier
+    from api.graphql.http import execute
+    from api.graphql.schema import build_schema
+    from api.metrics import Metrics
+    from api.services import Services
+
+    api = api_settings_from(keys).resolved(settings.data_dir)
+    services = Services.open(settings, api, metrics=Metrics())
+    schema = build_schema(api)
+    app = services.care_record
+    nurse = app.resolve_actor(viewer(PEOPLE[0]))
+    read = services.reads.client_slice(nurse, client)
+    record = read.access_record(request_id="b", action="record.read", at=read.read_at)
+    tiny = "query($id: ID!) { client(id: $id) { clientId } }"
+
+    def run(query: str) -> None:
+        execute(
+            services,
+            schema,
+            authorization=f"Bearer {token}",
+            request_id="b",
+            query=query,
+            variables={"id": client},
+            operation_name=None,
+        )
+
+    steps = [
+        ("token verification (first sight)", lambda: TokenVerifier(api).verify(token)),
+        ("token verification (seen before)", lambda: services.authenticator.verifier.verify(token)),
+        ("directory check (resolve_actor)", lambda: app.resolve_actor(viewer(PEOPLE[0]))),
+        ("read repository: client_slice", lambda: services.reads.client_slice(nurse, client)),
+        ("baseline rendering (orjson)", lambda: baseline_body(read)),
+        (
+            "access record write (alone)",
+            lambda: services.access_writer.record(copy(record, access_id=str(uuid.uuid4()))),
+        ),
+        ("whole request, `client { clientId }`", lambda: run(tiny)),
+        ("whole request, the benchmark query", lambda: run(QUERY)),
+    ]
+    print("\nIn-process, one thread, median of 200 (ms):")
+    try:
+        for label, step in steps:
+            for _ in range(20):
+                step()
+            times = []
+            for _ in range(200):
+                started = time.perf_counter()
+                step()
+                times.append(time.perf_counter() - started)
+            print(f"  {label:<40} {statistics.median(times) * 1000:7.3f}")
     finally:
         services.close()
 
