@@ -14,6 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,7 @@ from api.settings import ApiSettings, Limits
 from api.tokens import TokenIssuer
 from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.application import CareRecord
+from carerecord.db import PostgresDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import PostgresParams, Settings
@@ -286,3 +288,18 @@ def gql_execute(stack: Stack, token: str, query: str, **variables: Any) -> dict[
         result = session.execute(GraphQLRequest(query, variable_values=variables or None))
     assert isinstance(result, dict)
     return result
+
+
+@contextmanager
+def access_log_unavailable(stack: Stack) -> Iterator[None]:
+    """A real failure of the real store: the access log table is renamed away, then back."""
+    db = stack.server.services.databases.access
+    with db.transaction() as tx:
+        tx.execute("ALTER TABLE access_log RENAME TO access_log_away")
+    try:
+        yield
+    finally:
+        with db.transaction() as tx:
+            tx.execute("ALTER TABLE access_log_away RENAME TO access_log")
+        if isinstance(db, PostgresDatabase):
+            db.pool.check()

@@ -3,13 +3,11 @@ response leaves; if the access log cannot be written, the read fails and returns
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack, gql_execute
+from conftest import Stack, access_log_unavailable, gql_execute
 from world import (
     GP,
     NURSE,
@@ -22,7 +20,6 @@ from world import (
 )
 
 from carerecord.audit.reconstruct import Outcome, reconstruct
-from carerecord.db import PostgresDatabase
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.vocab import Purpose
 
@@ -138,21 +135,6 @@ def test_reads_that_return_nothing_write_nothing(stack: Stack, clients: list[Cli
     response = stack.post("{ me { kind } referralStats { total } }", stack.token(NURSE))
     assert response.status_code == 200
     assert stack.access_head() == mark
-
-
-@contextmanager
-def access_log_unavailable(stack: Stack) -> Iterator[None]:
-    """A real failure of the real store: the access log table is renamed away, then back."""
-    db = stack.server.services.databases.access
-    with db.transaction() as tx:
-        tx.execute("ALTER TABLE access_log RENAME TO access_log_away")
-    try:
-        yield
-    finally:
-        with db.transaction() as tx:
-            tx.execute("ALTER TABLE access_log_away RENAME TO access_log")
-        if isinstance(db, PostgresDatabase):
-            db.pool.check()
 
 
 def _read(stack: Stack, client: ClientFacts) -> httpx.Response:

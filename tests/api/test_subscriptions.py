@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Stack
+from conftest import Stack, access_log_unavailable
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
@@ -277,3 +277,24 @@ def test_only_graphql_transport_ws_is_spoken(stack: Stack, protocol: str) -> Non
         return "connected"
 
     assert asyncio.run(scenario()) != "connected"
+
+
+def test_if_deliveries_cannot_be_audited_the_subscription_ends_with_no_data(stack: Stack) -> None:
+    client = nurse_client(stack, 1)
+    stack.wait_for_views()
+
+    async def scenario() -> BaseException | None:
+        async with Client(transport=transport(stack, stack.token(NURSE))) as session:
+            try:
+                async for result in session.subscribe(GraphQLRequest(EVENTS)):
+                    raise AssertionError(f"delivered without an audit record: {result}")
+            except TransportQueryError as exc:
+                return exc
+        return None
+
+    with access_log_unavailable(stack):
+        refused = asyncio.run(asyncio.wait_for(scenario(), TIMEOUT))
+    assert isinstance(refused, TransportQueryError)
+    assert refused.errors is not None
+    assert [e["extensions"]["code"] for e in refused.errors] == ["AUDIT_UNAVAILABLE"]
+    assert client.client_id not in str(refused)
