@@ -4,7 +4,7 @@ recorded."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -462,3 +462,31 @@ def test_an_agency_system_sees_its_agencys_slice(
         return
     expected = expected_slice(stack.app, rich.client_id, system, Purpose.DIRECT_CARE, stack.clock())
     assert response["data"]["client"]["entries"]["items"] == [as_seen(e) for e in expected]
+
+
+def test_a_person_reads_their_own_record_by_subject_access_and_no_one_elses(
+    stack: Stack, rich: ClientFacts
+) -> None:
+    token = stack.issuer.for_client(rich.client_id, ttl=timedelta(minutes=5))
+    own = httpx.post(
+        f"{stack.server.url}/graphql",
+        json={
+            "query": RECORD,
+            "variables": {"id": rich.client_id, "purpose": "SUBJECT_ACCESS", "first": 100},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    me = Viewer(kind=ViewerKind.CLIENT, client_id=rich.client_id)
+    expected = expected_slice(stack.app, rich.client_id, me, Purpose.SUBJECT_ACCESS, stack.clock())
+    assert expected
+    assert own["data"]["client"]["entries"]["items"] == [as_seen(e) for e in expected]
+    other = _client_with_entries(stack)
+    theirs = httpx.post(
+        f"{stack.server.url}/graphql",
+        json={
+            "query": RECORD,
+            "variables": {"id": other.client_id, "purpose": "SUBJECT_ACCESS", "first": 100},
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()
+    assert theirs["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
