@@ -315,3 +315,60 @@ class World:
         assert log_head(self.app) == before, "a refused command stored something"
         assert SECRET not in str(info.value)
         return info.value
+
+
+BREAK_GLASS_REASON = "Person in crisis in the street, risk to life, need history now"
+
+
+@dataclass
+class Scene:
+    """A client with something of everything on the record, for commands to act on."""
+
+    client: str
+    entry: str
+    consent: str
+    restriction: str
+    relationship: str
+    referral: str
+    alert: str
+    grant: str
+
+
+def build_scene(world: World) -> Scene:
+    """Given: a client with an entry, consent, restriction, relationship, referral, alert
+    and break-glass grant (by GP, NURSE and POLICE), for commands to act on."""
+    client = world.register(GP)
+    world.relate(client, NURSE)
+    entry = world.contribute(client, GP)
+    app = world.app
+    consent = app.record_consent(GP.caller, client, decision="granted", everyone=True).id
+    restriction = app.place_restriction(
+        GP.caller, client, requested_by="client", reason="Private", entry_id=entry, everyone=True
+    ).id
+    referral = app.send_referral(
+        GP.caller,
+        client,
+        to_agency="community-health",
+        category="mobility",
+        reason="Please assess",
+        due_by=world.clock.now + timedelta(days=7),
+    ).id
+    alert = app.raise_alert(
+        GP.caller, client, kind="access_needs", severity="low", summary="BSL"
+    ).id
+    grant = app.break_glass(POLICE.caller, client, reason=BREAK_GLASS_REASON).id
+    relationship = next(
+        r.relationship_id
+        for r in app.load_client(client).relationships.values()
+        if r.practitioner_id == NURSE.practitioner_id
+    )
+    return Scene(
+        client=client,
+        entry=entry,
+        consent=str(consent),
+        restriction=str(restriction),
+        relationship=relationship,
+        referral=str(referral),
+        alert=str(alert),
+        grant=str(grant),
+    )

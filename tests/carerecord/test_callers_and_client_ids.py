@@ -9,7 +9,7 @@ the caller or the client id, nothing else).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
@@ -22,7 +22,9 @@ from care_world import (
     POLICE,
     POLICE_IG,
     Person,
+    Scene,
     World,
+    build_scene,
     fresh_nhs_number,
     has_left_service,
 )
@@ -34,59 +36,6 @@ from carerecord.values import Viewer
 from carerecord.vocab import ViewerKind
 
 REASON = "Person in crisis in the street, risk to life, need history now"
-
-
-@dataclass
-class Scene:
-    """A client with something of everything on the record, for commands to act on."""
-
-    client: str
-    entry: str
-    consent: str
-    restriction: str
-    relationship: str
-    referral: str
-    alert: str
-    grant: str
-
-
-def build_scene(world: World) -> Scene:
-    client = world.register(GP)
-    world.relate(client, NURSE)
-    entry = world.contribute(client, GP)
-    app = world.app
-    consent = app.record_consent(GP.caller, client, decision="granted", everyone=True).id
-    restriction = app.place_restriction(
-        GP.caller, client, requested_by="client", reason="Private", entry_id=entry, everyone=True
-    ).id
-    referral = app.send_referral(
-        GP.caller,
-        client,
-        to_agency="community-health",
-        category="mobility",
-        reason="Please assess",
-        due_by=world.clock.now + timedelta(days=7),
-    ).id
-    alert = app.raise_alert(
-        GP.caller, client, kind="access_needs", severity="low", summary="BSL"
-    ).id
-    grant = app.break_glass(POLICE.caller, client, reason=REASON).id
-    relationship = next(
-        r.relationship_id
-        for r in app.load_client(client).relationships.values()
-        if r.practitioner_id == NURSE.practitioner_id
-    )
-    return Scene(
-        client=client,
-        entry=entry,
-        consent=str(consent),
-        restriction=str(restriction),
-        relationship=relationship,
-        referral=str(referral),
-        alert=str(alert),
-        grant=str(grant),
-    )
-
 
 Command = Callable[[World, Viewer, Any, Scene], Any]
 
