@@ -16,8 +16,11 @@ One uvicorn worker (a separate process) serves the real app, plus one extra rout
   reads the same view through the same repository call with a caller resolved once
   at start-up, and returns the same bytes, with no token, no GraphQL and no audit.
 
-The load generator (this process, raw keep-alive HTTP/1.1 over 127.0.0.1) runs the
-two alternately in rounds, bounded by ``--requests`` per endpoint and ``--seconds``
+A third route, ``GET /graphql-only/{client_id}``, runs the same GraphQL execution with a
+caller resolved once and no audit write, to show where the difference goes.
+
+The load generator (this process, raw keep-alive HTTP/1.1 over 127.0.0.1) runs them
+alternately in rounds, bounded by ``--requests`` per endpoint and ``--seconds``
 per round, and reports requests per second and p50/p99 latency for each, and the
 ratio. ``--profile N`` then profiles N GraphQL requests in-process (pyinstrument)
 and prints where the time goes.
@@ -256,7 +259,23 @@ def serve(schema: str, data_dir: Path, keys: Path, port: int) -> None:
         result = services.reads.client_slice(nurse["v"], client_id)
         return Response(baseline_body(result), media_type="application/json")
 
+    def graphql_only(client_id: str, request: Request) -> Response:
+        """The same GraphQL execution with a caller resolved once and no audit write."""
+        from api.auth import Caller
+        from api.graphql.context import ApiContext
+
+        services = request.app.state.services
+        if "v" not in nurse:
+            nurse["v"] = services.care_record.resolve_actor(viewer(PEOPLE[0]))
+        caller = Caller(viewer=nurse["v"], expires_at=datetime.now(UTC) + timedelta(hours=1))
+        context = ApiContext(services, request_id="bench", caller=caller)
+        result = request.app.state.schema.execute_sync(
+            QUERY, variable_values={"id": client_id}, context_value=context
+        )
+        return Response(orjson.dumps({"data": result.data}), media_type="application/json")
+
     app.add_api_route("/baseline/{client_id}", baseline, methods=["GET"])
+    app.add_api_route("/graphql-only/{client_id}", graphql_only, methods=["GET"])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
 
 
@@ -421,10 +440,11 @@ def run(args: argparse.Namespace) -> None:
                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
             )
             baseline = http_request("GET", f"/baseline/{client}")
+            graphql_only = http_request("GET", f"/graphql-only/{client}")
             same = _check_same_bytes(port, client, token)
-            asyncio.run(_warm_up(args, port, graphql, baseline))
+            asyncio.run(_warm_up(args, port, graphql, baseline, graphql_only))
             audited_before = _access_count(settings)
-            results = asyncio.run(_measure(args, port, graphql, baseline))
+            results = asyncio.run(_measure(args, port, graphql, baseline, graphql_only))
             audited = _access_count(settings) - audited_before
             _report(args, results, same, audited)
             if args.breakdown:
@@ -440,22 +460,21 @@ def run(args: argparse.Namespace) -> None:
 
 
 async def _measure(
-    args: argparse.Namespace, port: int, graphql: bytes, baseline: bytes
+    args: argparse.Namespace, port: int, graphql: bytes, baseline: bytes, graphql_only: bytes
 ) -> dict[str, Result]:
     per_round = max(1, args.requests // args.rounds)
-    runs: dict[str, list[Result]] = {"graphql": [], "baseline": []}
+    requests = {"graphql": graphql, "baseline": baseline, "graphql_only": graphql_only}
+    runs: dict[str, list[Result]] = {name: [] for name in requests}
     for _ in range(args.rounds):
-        runs["graphql"].append(
-            await load("graphql", port, graphql, per_round, args.seconds, args.concurrency)
-        )
-        runs["baseline"].append(
-            await load("baseline", port, baseline, per_round, args.seconds, args.concurrency)
-        )
+        for name, request in requests.items():
+            runs[name].append(
+                await load(name, port, request, per_round, args.seconds, args.concurrency)
+            )
     return {name: merge(results) for name, results in runs.items()}
 
 
-async def _warm_up(args: argparse.Namespace, port: int, graphql: bytes, baseline: bytes) -> None:
-    for request in (graphql, baseline):  # caches, pools, prepared statements
+async def _warm_up(args: argparse.Namespace, port: int, *requests: bytes) -> None:
+    for request in requests:  # caches, pools, prepared statements
         await load("warm-up", port, request, 300, 15, args.concurrency)
 
 
@@ -483,7 +502,7 @@ def _access_count(settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, results: dict[str, Result], same: bool, audited: int) -> None:
-    g, b = results["graphql"], results["baseline"]
+    g, b, o = results["graphql"], results["baseline"], results["graphql_only"]
     print()
     pinned = "pinned to one core" if args.pin else "not pinned"
     print(
@@ -497,6 +516,7 @@ def _report(args: argparse.Namespace, results: dict[str, Result], same: bool, au
     for label, r in (
         ("GraphQL (auth + re-check + audit write)", g),
         ("plain FastAPI, same view, same bytes", b),
+        ("(GraphQL execution only: no auth, no audit)", o),
     ):
         print(
             f"{label:<44} {len(r.latencies):>8} {r.rps:>8.0f} {r.pct(0.50):>8.2f} "
