@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/audit.py [--backend sqlite|postgres|both] [--events 50000]
         [--accesses 50000] [--client-events 1000] [--reconstructions 300]
+        [--parts chains,reconstruct,writes]
 
 For each backend, on a fresh store:
 
@@ -569,14 +570,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accesses", type=int, default=50_000)
     parser.add_argument("--client-events", type=int, default=1_000)
     parser.add_argument("--reconstructions", type=int, default=300)
+    parser.add_argument(
+        "--parts", default="chains,reconstruct,writes", help="which parts to run (comma list)"
+    )
     args = parser.parse_args(argv)
+    parts = set(args.parts.split(","))
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
     for backend in backends:
         print(f"[{backend}]")
-        bench_chains(backend, args.events, args.accesses)
-        bench_reconstruction(backend, args.client_events, args.reconstructions)
-        bench_access_writes(backend)
+        if "chains" in parts:
+            bench_chains(backend, args.events, args.accesses)
+        if "reconstruct" in parts:
+            bench_reconstruction(backend, args.client_events, args.reconstructions)
+        if "writes" in parts:
+            bench_access_writes(backend)
 
 
 if __name__ == "__main__":
