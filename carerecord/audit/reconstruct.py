@@ -41,9 +41,8 @@ protocol in force at T is the last version whose adoption was recorded at or bef
 
 from __future__ import annotations
 
-import bisect
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -53,181 +52,26 @@ from uuid import UUID
 from carerecord import errors
 from carerecord.access_log import AccessRecord
 from carerecord.application import CareRecord
-from carerecord.client_record import ClientRecord
+from carerecord.audit.as_of import RecordAsOf, entry_json, sort_entries
+from carerecord.audit.replay import Moment, ProtocolHistory, client_events, replay
 from carerecord.ids import parse_client_id
-from carerecord.policy import (
-    CARE,
-    SELF,
-    SharingState,
-    ViewerRelationship,
-    relationship_for,
-)
+from carerecord.policy import CARE, SELF, ViewerRelationship, relationship_for
 from carerecord.practitioner import Practitioner
-from carerecord.protocol import Protocol, parse_protocol
-from carerecord.sharing_protocol import SharingProtocol
 from carerecord.slice import EntryState, SharedEntry, curate, fold_entries, slice_hash
-from carerecord.values import (
-    BreakGlassGrant,
-    CareRelationship,
-    ConsentDecision,
-    Restriction,
-    Viewer,
-)
+from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, Role, Sector, ViewerKind
 
-# --- the protocol's history ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AdoptedVersion:
-    version: int
-    recorded_at: datetime
-    protocol: Protocol
-
-
-class ProtocolHistory:
-    """Every adopted version of the partnership's protocol and when it was recorded.
-
-    Loaded once and topped up (one cheap read) on ``refresh``; each version's
-    document is parsed once.
-    """
-
-    def __init__(self, app: CareRecord) -> None:
-        self._app = app
-        self._id = SharingProtocol.id_for(app.partnership)
-        self._seen = 0
-        self._adopted: list[AdoptedVersion] = []
-        self._times: list[datetime] = []
-        self._by_version: dict[int, AdoptedVersion] = {}
-
-    def refresh(self) -> None:
-        for event in self._app.events.get(self._id, gt=self._seen or None):
-            self._seen = event.originator_version
-            if isinstance(event, SharingProtocol.VersionAdopted):
-                adopted = AdoptedVersion(
-                    event.version, event.timestamp, parse_protocol(event.document)
-                )
-                self._adopted.append(adopted)
-                self._times.append(event.timestamp)
-                self._by_version[event.version] = adopted
-
-    def version(self, number: int) -> AdoptedVersion | None:
-        return self._by_version.get(number)
-
-    def in_force_at(self, at: datetime) -> AdoptedVersion | None:
-        """The last version whose adoption was recorded at or before ``at``."""
-        index = bisect.bisect_right(self._times, at)
-        return self._adopted[index - 1] if index else None
-
-
-# --- replaying a client's stream -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Moment:
-    """What the client's record said at one version (the parts the policy reads)."""
-
-    version: int
-    recorded_at: datetime
-    state: SharingState
-    relationships: tuple[CareRelationship, ...]
-    grants: tuple[BreakGlassGrant, ...]
-
-
-def replay(events: Iterable[Any], versions: Iterable[int]) -> dict[int, Moment]:
-    """Replay a client's events once through the aggregate, capturing the given versions."""
-    wanted = set(versions)
-    record: Any = None
-    moments: dict[int, Moment] = {}
-    for event in events:
-        record = event.mutate(record)
-        version = event.originator_version
-        if version in wanted:
-            moments[version] = Moment(
-                version,
-                event.timestamp,
-                record.sharing_state(),
-                tuple(record.relationships.values()),
-                tuple(record.grants.values()),
-            )
-    return moments
-
-
-def _client_events(app: CareRecord, client_id: UUID, lte: int | None = None) -> list[Any]:
-    events = list(app.events.get(client_id, lte=lte))
-    if not events or not isinstance(events[0], ClientRecord.Registered):
-        raise errors.ClientNotFound()
-    return events
-
-
-# --- the plain "as of" view ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecordAsOf:
-    """A client's record as it stood at a time, for an auditor (the whole record)."""
-
-    client_id: str
-    at: datetime
-    version: int
-    """The stream version as of ``at`` (the last event recorded at or before it)."""
-    recorded_at: datetime
-    protocol_version: int | None
-    entries: tuple[EntryState, ...]
-    """Every entry (entered-in-error ones flagged), in slice order."""
-    consents: tuple[ConsentDecision, ...]
-    consents_in_force: frozenset[str]
-    """Ids of the consent decisions in force at ``at`` (decided, not expired)."""
-    restrictions: tuple[Restriction, ...]
-    relationships: tuple[CareRelationship, ...]
-    grants: tuple[BreakGlassGrant, ...]
-    grants_active: frozenset[str]
-
-    def to_json(self, *, show_text: bool = False) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "at": self.at.isoformat(),
-            "version": self.version,
-            "recorded_at": self.recorded_at.isoformat(),
-            "protocol_version": self.protocol_version,
-            "entries": [entry_json(e, show_text=show_text) for e in self.entries],
-            "consents": [
-                dict(c.to_json(), in_force=c.consent_id in self.consents_in_force)
-                for c in self.consents
-            ],
-            "restrictions": [r.to_json() for r in self.restrictions],
-            "relationships": [
-                {k: v for k, v in r.to_json().items() if k != "reason"} for r in self.relationships
-            ],
-            "break_glass_grants": [
-                dict(g.to_json(), active=g.grant_id in self.grants_active) for g in self.grants
-            ],
-        }
-
-
-def entry_json(entry: EntryState, *, show_text: bool) -> dict[str, Any]:
-    """An entry's labels and flags; its text only when asked for."""
-    data: dict[str, Any] = {
-        "entry_id": entry.labels.entry_id,
-        "kind": entry.kind,
-        "version": entry.version,
-        "agency_id": entry.labels.agency_id,
-        "author_id": entry.labels.author_id,
-        "profession": entry.labels.profession,
-        "category": entry.labels.category,
-        "sensitivity": entry.labels.sensitivity.value,
-        "lawful_basis": entry.labels.lawful_basis.value,
-        "occurred_at": entry.labels.occurred_at.isoformat(),
-        "recorded_at": entry.recorded_at.isoformat(),
-        "amended": entry.amended,
-        "in_error": entry.in_error,
-        "resolved": entry.resolved,
-    }
-    if show_text:
-        data["heading"] = entry.labels.heading
-        data["text"] = entry.text
-    return data
-
+__all__ = [
+    "Outcome",
+    "Reconstruction",
+    "RecordAsOf",
+    "TimeTravel",
+    "ViewProtocol",
+    "entry_json",
+    "reconstruct",
+    "reconstruct_all",
+    "record_as_of",
+]
 
 # --- reconstruction of a recorded read ----------------------------------------------------
 
@@ -335,7 +179,7 @@ class TimeTravel:
     def record_as_of(self, client_id: object, at: datetime) -> RecordAsOf:
         """The client's whole record as of the last event recorded at or before ``at``."""
         cid = parse_client_id(client_id)
-        events = _client_events(self.app, cid)
+        events = client_events(self.app, cid)
         upto = 0
         for event in events:
             if event.timestamp > at:
@@ -464,10 +308,10 @@ class TimeTravel:
         """The client's events up to version ``upto``: one read, or (with ``cached_clients``)
         only the part not read before - recorded events never change."""
         if self.cached_clients <= 0:
-            return _client_events(self.app, client_id, lte=upto)
+            return client_events(self.app, client_id, lte=upto)
         known = self._streams.pop(client_id, None)
         if known is None:
-            known = _client_events(self.app, client_id, lte=upto)
+            known = client_events(self.app, client_id, lte=upto)
         elif len(known) < upto:
             known.extend(self.app.events.get(client_id, gt=len(known), lte=upto))
         self._streams[client_id] = known
@@ -550,11 +394,6 @@ def _view_relationship(
         if grant.grant_id == access.grant_id:
             return ViewerRelationship(RelationshipKind.BREAK_GLASS, grant=grant)
     return None
-
-
-def sort_entries(entries: Iterable[EntryState]) -> list[EntryState]:
-    """Entries in slice order (clinical time, then entry id)."""
-    return sorted(entries, key=lambda e: (e.labels.occurred_at, e.labels.entry_id))
 
 
 def record_as_of(app: CareRecord, client_id: object, at: datetime) -> RecordAsOf:
