@@ -581,9 +581,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.commands, args.seconds, args.clients, args.profile = 200, 5.0, 5, 100
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"bench/append.py {' '.join(sys.argv[1:])}  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{os.cpu_count()} CPUs)"
+        f"{os.cpu_count()} CPUs, load average {load})"
     )
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     summary = [line for backend in backends for line in bench(backend, args)]
