@@ -123,6 +123,7 @@ class CareRecord(Application[UUID]):
         self.partnership = partnership
         self.clock = clock
         self._new_id = id_factory
+        self._protocol_cache: tuple[int, Protocol] | None = None
         super().__init__(env=dict(env))
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
@@ -221,9 +222,13 @@ class CareRecord(Application[UUID]):
             )
         except AggregateNotFoundError:
             raise errors.ProtocolNotAdopted() from None
-        current = record.current
+        cached = self._protocol_cache
+        if cached is not None and cached[0] == record.version:
+            return cached[1]
+        current = record.current  # parses (and hashes) the whole document: once per version
         if current is None:
             raise errors.ProtocolNotAdopted()
+        self._protocol_cache = (record.version, current)
         return current
 
     def agency(self, agency_id: object) -> Agency:

@@ -295,17 +295,25 @@ class ClientRecord(Aggregate):
         if restriction.restriction_id in self.restrictions:
             raise errors.AlreadyExists(field="restriction_id")
         if restriction.entry_id is not None:
-            meta = self.contributions.get(restriction.entry_id)
-            if meta is None:
-                raise errors.ContributionNotFound(entry_id=restriction.entry_id)
+            contributed_by = self._contributing_agency(restriction.entry_id)
             if (
                 restriction.requested_by is RestrictionRequester.CONTRIBUTOR
-                and meta.agency_id != actor.agency_id
+                and contributed_by != actor.agency_id
             ):
                 raise errors.NotPermitted(action="place_restriction", reason="not_contributor")
         elif restriction.requested_by is RestrictionRequester.CONTRIBUTOR:
             raise errors.NotPermitted(action="place_restriction", reason="contributor_entry_only")
         self._restriction_placed(restriction, reason)
+
+    def _contributing_agency(self, entry_id: str) -> str:
+        """The agency that contributed an entry (a contribution or an active alert)."""
+        meta = self.contributions.get(entry_id)
+        if meta is not None:
+            return meta.agency_id
+        alert = self.alerts.get(entry_id)
+        if alert is not None:
+            return alert.agency_id
+        raise errors.ContributionNotFound(entry_id=entry_id)
 
     class RestrictionLifted(Aggregate.Event):
         restriction_id: str

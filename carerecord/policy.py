@@ -211,7 +211,7 @@ def decide(
             protocol,
         )
 
-    exception = _exception(viewer, purpose, labels, relationship, protocol)
+    exceptions = _exceptions(viewer, purpose, labels, relationship, protocol)
     covering = [
         c
         for c in state.consents
@@ -222,8 +222,9 @@ def decide(
     ]
     refused = any(c.decision is ConsentDecisionKind.REFUSED for c in covering)
     if refused:
-        if exception is not None and exception[2]:
-            rule, basis, _ = exception
+        overriding = next((e for e in exceptions if e[2]), None)
+        if overriding is not None:
+            rule, basis, _ = overriding
             return _allow(
                 rule,
                 basis,
@@ -237,8 +238,8 @@ def decide(
             "The client (or their representative) has refused consent to this sharing.",
             protocol,
         )
-    if exception is not None:
-        rule, basis, _ = exception
+    if exceptions:
+        rule, basis, _ = exceptions[0]
         return _allow(
             rule,
             basis,
@@ -307,20 +308,21 @@ def _subject_access(
     return _allow("subject-access", "subject_access", "This is your own record.", protocol)
 
 
-def _exception(
+def _exceptions(
     viewer: Viewer,
     purpose: Purpose,
     labels: Labels,
     relationship: ViewerRelationship,
     protocol: Protocol,
-) -> tuple[str, str, bool] | None:
-    """A basis for sharing without consent: (rule, basis, overrides_refusal), if any."""
+) -> list[tuple[str, str, bool]]:
+    """Bases for sharing without consent: (rule, basis, overrides_refusal), in preference order."""
+    found = []
     rule = protocol.lawful_bases.get(labels.lawful_basis)
     if rule is not None and purpose in rule.purposes and any_matches(rule.who, viewer, purpose):
-        return ("lawful-basis", labels.lawful_basis.value, rule.overrides_refusal)
+        found.append(("lawful-basis", labels.lawful_basis.value, rule.overrides_refusal))
     if relationship.kind is RelationshipKind.BREAK_GLASS:
-        return ("break-glass", "break_glass", protocol.break_glass.overrides_refusal)
-    return None
+        found.append(("break-glass", "break_glass", protocol.break_glass.overrides_refusal))
+    return found
 
 
 def _redactions(viewer: Viewer, purpose: Purpose, protocol: Protocol) -> frozenset[str]:

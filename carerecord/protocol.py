@@ -174,6 +174,21 @@ def parse_document_text(text: str) -> dict[str, Any]:
         raise InvalidProtocol(field="file", reason="not_json_compatible") from None
 
 
+_RESERVED_KEYS = frozenset({"_type_", "_data_"})
+
+
+def _check_reserved_keys(value: object, path: str) -> None:
+    """Refuse the transcoder's tag keys anywhere in a document (they would not decode)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in _RESERVED_KEYS:
+                raise InvalidProtocol(field=f"{path}.{key}", reason="reserved_key")
+            _check_reserved_keys(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_reserved_keys(item, f"{path}[{index}]")
+
+
 def bundled_document(version: int = 1) -> dict[str, Any]:
     """A protocol document shipped with the package (``carerecord/data``)."""
     data = resources.files("carerecord.data").joinpath(f"protocol-v{version}.yaml")
@@ -251,6 +266,7 @@ class _Parser:
 
     def parse(self) -> Protocol:
         doc = self.mapping(self.doc, "document")
+        _check_reserved_keys(doc, "document")
         self.keys(doc, self._TOP_KEYS, "document")
         version = doc.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
