@@ -8,9 +8,9 @@ projection class (``audience_views.py``) loads working states and writes ``out``
 
 Entry content comes only from ``carerecord.slice.fold_entry``; inclusion only
 from ``carerecord.policy.decide`` at projection time (``now=None``), memoised on
-exactly the inputs the policy reads (``Context.allowed``). Working states keep
-entry text only until it is written (``EntryState.text`` is "" otherwise): text
-is written when an entry is recorded or amended and never read back here.
+exactly the inputs the policy reads (``Context.allowed``). Entry text is written
+when an entry is recorded or amended and never read back here: working states
+loaded from the tables carry ``EntryState.text == ""``.
 
 Iteration is always in a sorted order, so the feed sequence numbers given to a
 history are the same however it is split into batches (rebuilds reproduce them).
@@ -32,7 +32,7 @@ from carerecord.values import (
     Labels,
     Restriction,
 )
-from carerecord.vocab import Purpose, Sector
+from carerecord.vocab import ConsentDecisionKind, Sector
 from projections.audiences import (
     AudienceKey,
     Staff,
@@ -50,17 +50,22 @@ class ClientWork:
     __slots__ = (
         "audiences",
         "client_id",
-        "consent_sig",
         "consents",
+        "coverage",
         "entries",
         "entry_no",
         "full",
         "grants",
+        "groups",
         "new",
         "no",
         "referrals",
         "relationships",
         "restrictions",
+        "sharing_state",
+        "shown_epoch",
+        "shown_to",
+        "sig",
         "state_dirty",
         "version",
         "version_dirty",
@@ -81,13 +86,41 @@ class ClientWork:
         self.entries: dict[str, EntryState] = {}
         self.entry_no: dict[str, int] = {}
         self.visible: dict[int, set[int]] = {}
+        # Entries (not in error) grouped by what the policy reads of them: the policy
+        # cannot tell two entries of a group apart, so each group is decided once.
+        self.sig: dict[int, int] = {}
+        self.groups: dict[int, dict[int, Labels]] = {}
         self.new = new
         self.state_dirty = new
         self.version_dirty = False
-        self.consent_sig: int | None = None
+        self.sharing_state: SharingState | None = None
+        self.coverage: dict[tuple[int, str], int] = {}
+        self.shown_to: dict[int, tuple[tuple[int, bool], ...]] = {}
+        self.shown_epoch = 0
 
     def sharing(self) -> SharingState:
-        return SharingState(tuple(self.consents.values()), tuple(self.restrictions.values()))
+        if self.sharing_state is None:
+            self.sharing_state = SharingState(
+                tuple(self.consents.values()), tuple(self.restrictions.values())
+            )
+        return self.sharing_state
+
+    def sharing_changed(self) -> None:
+        self.sharing_state = None
+        self.coverage = {}
+        self.shown_to = {}
+
+    def group(self, entry_no: int, labels: Labels, sig: int | None) -> None:
+        """Put an entry in its signature group (``None``: take it out, it is in error)."""
+        old = self.sig.pop(entry_no, None)
+        if old is not None:
+            members = self.groups[old]
+            members.pop(entry_no, None)
+            if not members:
+                del self.groups[old]
+        if sig is not None:
+            self.sig[entry_no] = sig
+            self.groups.setdefault(sig, {})[entry_no] = labels
 
 
 @dataclass
@@ -148,8 +181,11 @@ class Context:
         self.dirty_seq: set[int] = set()
         self.directory_dirty = False
         self.protocol_dirty = False
+        self.epoch = 1
         self._memo: dict[Hashable, bool] = {}
-        self._consent_sigs: dict[Hashable, int] = {}
+        self._signatures: dict[Hashable, int] = {}
+        self._groups: dict[tuple[str, int], int] = {}
+        self._group_parts: list[tuple[str, int]] = []
 
     # --- audiences ---------------------------------------------------------------------
 
@@ -184,49 +220,63 @@ class Context:
         self.protocol = protocol
         self.protocol_document = document
         self.protocol_dirty = True
+        self.epoch += 1  # every client's cached decisions are stale
         self._memo.clear()
 
-    def consent_sig(self, work: ClientWork) -> int:
-        if work.consent_sig is None:
-            sig = frozenset((c.decision, c.scope) for c in work.consents.values())
-            work.consent_sig = self._consent_sigs.setdefault(sig, len(self._consent_sigs))
-        return work.consent_sig
-
-    def allowed(self, audience: int, labels: Labels, work: ClientWork) -> bool:
-        """The projection-time decision (``now=None``) for one audience and entry.
-
-        Memoised on exactly what ``decide`` reads when no time is given: the
-        audience (viewer and standing), the labels apart from author, heading and
-        times, the consents' decisions and scopes, the ``hidden_from`` of the
-        restrictions covering this entry, and the protocol (the memo is cleared when
-        it changes). The property tests compare the views with ``decide`` itself.
-        """
-        protocol = self.protocol
-        if protocol is None:
-            return False
+    def signature(self, labels: Labels, work: ClientWork) -> int:
+        """The entry's decision signature: exactly what ``decide`` reads of an entry when
+        no time is given - its labels apart from author, heading and times, and the
+        ``hidden_from`` of the client's restrictions covering it - as a small number."""
         covering = frozenset(
             r.hidden_from
             for r in work.restrictions.values()
             if r.covers(labels.entry_id, labels.category)
         )
-        memo_key = (
-            audience,
-            labels.agency_id,
+        rest = (
             labels.sector,
             labels.profession,
             labels.category,
             labels.sensitivity,
             labels.lawful_basis,
             labels.subject_access_exemption,
-            self.consent_sig(work),
             covering,
+        )
+        part = self._signatures.setdefault(rest, len(self._signatures))
+        key = (labels.agency_id, part)
+        found = self._groups.get(key)
+        if found is None:
+            found = len(self._group_parts)
+            self._groups[key] = found
+            self._group_parts.append(key)
+        return found
+
+    def allowed(self, audience: int, sig: int, labels: Labels, work: ClientWork) -> bool:
+        """The projection-time decision (``now=None``) for one audience and entry.
+
+        Memoised on exactly what ``decide`` reads when no time is given: the audience
+        (viewer and standing), the entry's signature (``labels`` is any entry of the
+        client with signature ``sig``) - of its agency only whether it is the viewer's
+        own -, whether a consent decision in force covering this category, audience
+        and purpose refuses or grants (all ``decide`` asks of the consents), and the
+        protocol (the memo is cleared when it changes). The property tests compare
+        the views with ``decide`` itself.
+        """
+        protocol = self.protocol
+        if protocol is None:
+            return False
+        key = self.audience_keys[audience]
+        agency, part = self._group_parts[sig]
+        memo_key = (
+            audience,
+            part,
+            agency == key.agency_id,
+            self.coverage(work, audience, key, labels.category),
         )
         found = self._memo.get(memo_key)
         if found is None:
-            key = self.audience_keys[audience]
             found = decide(
                 key.viewer(),
-                Purpose(key.purpose),
+                key.purpose_value,
                 labels,
                 work.sharing(),
                 key.relationship(),
@@ -236,6 +286,25 @@ class Context:
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
             self._memo[memo_key] = found
+        return found
+
+    @staticmethod
+    def coverage(work: ClientWork, audience: int, key: AudienceKey, category: str) -> int:
+        """2: a refusal covers (category, audience, purpose); 1: only a grant; 0: neither."""
+        cache_key = (audience, category)
+        found = work.coverage.get(cache_key)
+        if found is None:
+            viewer = key.viewer()
+            found = 0
+            for consent in work.consents.values():
+                if consent.scope.covers(
+                    category, viewer.agency_id, viewer.sector, viewer.profession, key.purpose_value
+                ):
+                    if consent.decision is ConsentDecisionKind.REFUSED:
+                        found = 2
+                        break
+                    found = 1
+            work.coverage[cache_key] = found
         return found
 
     def relevant(self, work: ClientWork) -> set[AudienceKey]:

@@ -14,8 +14,8 @@ from eventsourcing.utils import get_topic
 from carerecord.agency import Agency
 from carerecord.client_record import ClientRecord
 from carerecord.practitioner import Practitioner
-from carerecord.slice import ALERT, EntryState, fold_entry
-from carerecord.values import CareRelationship
+from carerecord.slice import ALERT, fold_entry
+from carerecord.values import CareRelationship, Labels
 from carerecord.vocab import Role, Sector
 from projections.audience_core import (
     ALERT_RAISED,
@@ -32,26 +32,70 @@ from projections.audiences import Staff, agency_system_audience
 # --- folding one client event -------------------------------------------------------------
 
 
-def _sorted_entries(work: ClientWork) -> list[tuple[int, EntryState]]:
-    return sorted((work.entry_no[eid], e) for eid, e in work.entries.items() if not e.in_error)
+def regroup(work: ClientWork, ctx: Context) -> None:
+    """Group every current entry by its decision signature (after loading them, or when
+    the restrictions changed)."""
+    work.sig, work.groups = {}, {}
+    for entry_id, state in work.entries.items():
+        if not state.in_error:
+            work.group(work.entry_no[entry_id], state.labels, ctx.signature(state.labels, work))
+
+
+def _visible_now(work: ClientWork, audience: int, ctx: Context) -> set[int]:
+    """The client's entries ``audience`` may see, deciding each signature group once."""
+    shown: set[int] = set()
+    for sig, members in work.groups.items():
+        labels = next(iter(members.values()))
+        if ctx.allowed(audience, sig, labels, work):
+            shown.update(members)
+    return shown
+
+
+def _shown_to(
+    work: ClientWork, sig: int, labels: Labels, ctx: Context
+) -> tuple[tuple[int, bool], ...]:
+    """The client's audiences that may see entries with signature ``sig`` (and whether
+    each has a feed), cached until the client's sharing state, audiences or the
+    protocol change."""
+    if work.shown_epoch != ctx.epoch:
+        work.shown_to, work.shown_epoch = {}, ctx.epoch
+    found = work.shown_to.get(sig)
+    if found is None:
+        keys = ctx.audience_keys
+        found = tuple(
+            (audience, keys[audience].in_feed)
+            for audience in sorted(work.audiences)
+            if ctx.allowed(audience, sig, labels, work)
+        )
+        work.shown_to[sig] = found
+    return found
 
 
 def new_entry(work: ClientWork, event: Any, position: int, ctx: Context, out: Changes) -> None:
     """A contribution recorded or an alert raised: store it, show it to whoever may see it."""
     state = fold_entry(work.entries, event)
     assert state is not None
-    entry_id = state.labels.entry_id
+    labels = state.labels
     entry_no = event.originator_version
-    work.entries[entry_id] = state
-    work.entry_no[entry_id] = entry_no
-    out.new_entries[(work.no, entry_no)] = state
+    work.entries[labels.entry_id] = state
+    work.entry_no[labels.entry_id] = entry_no
+    sig = ctx.signature(labels, work)
+    work.group(entry_no, labels, sig)
+    client = work.no
+    out.new_entries[(client, entry_no)] = state
     kind = ALERT_RAISED if state.kind == ALERT else SHARED
-    for audience in sorted(work.audiences):
-        if ctx.allowed(audience, state.labels, work):
-            work.visible.setdefault(audience, set()).add(entry_no)
-            out.show(work.no, audience, entry_no, True, False)
-            if ctx.audience_keys[audience].in_feed:
-                ctx.emit(out, audience, position, work.no, kind, entry_no, None)
+    visible, shown, feed, seqs = work.visible, out.visible, out.feed, ctx.feed_seq
+    for audience, in_feed in _shown_to(work, sig, labels, ctx):
+        seen = visible.get(audience)
+        if seen is None:
+            seen = visible[audience] = set()
+        seen.add(entry_no)
+        shown[(client, audience, entry_no)] = (False, True)  # a new entry: not stored yet
+        if in_feed:
+            seq = seqs[audience] + 1
+            seqs[audience] = seq
+            ctx.dirty_seq.add(audience)
+            feed.append((audience, seq, position, client, kind, entry_no, None))
 
 
 def changed_entry(
@@ -64,6 +108,8 @@ def changed_entry(
     entry_id = state.labels.entry_id
     entry_no = work.entry_no[entry_id]
     work.entries[entry_id] = state
+    if kind == RECALLED:
+        work.group(entry_no, state.labels, None)
     key = (work.no, entry_no)
     if key in out.new_entries:
         out.new_entries[key] = state
@@ -85,23 +131,21 @@ def changed_entry(
 def recompute(work: ClientWork, position: int, ctx: Context, out: Changes) -> None:
     """Decide every (audience, entry) pair again after the client's consent or
     restriction state, or the protocol, changed; share or recall the difference."""
-    entries = _sorted_entries(work)
     for audience in sorted(work.audiences):
         seen = work.visible.setdefault(audience, set())
+        shown = _visible_now(work, audience, ctx)
+        changed = shown.symmetric_difference(seen)
+        if not changed:
+            continue
         in_feed = ctx.audience_keys[audience].in_feed
-        for entry_no, state in entries:
-            now = ctx.allowed(audience, state.labels, work)
-            if now == (entry_no in seen):
-                continue
-            if now:
-                seen.add(entry_no)
-            else:
-                seen.discard(entry_no)
+        for entry_no in sorted(changed):
+            now = entry_no in shown
             out.show(work.no, audience, entry_no, now, not now)
             if in_feed:
                 ctx.emit(
                     out, audience, position, work.no, SHARED if now else RECALLED, entry_no, None
                 )
+        work.visible[audience] = shown
 
 
 def ensure_audiences(work: ClientWork, position: int, ctx: Context, out: Changes) -> None:
@@ -109,20 +153,18 @@ def ensure_audiences(work: ClientWork, position: int, ctx: Context, out: Changes
     from the client's entries (never from the write model)."""
     wanted = ctx.relevant(work)
     fresh = sorted(key for key in wanted if ctx.audience_ids.get(key) not in work.audiences)
-    if not fresh:
-        return
-    entries = _sorted_entries(work)
+    if fresh:
+        work.shown_to = {}
     for key in fresh:
         audience = ctx.audience_id(key)
         work.audiences.add(audience)
         out.client_audiences.append((work.no, audience))
-        seen = work.visible.setdefault(audience, set())
-        for entry_no, state in entries:
-            if ctx.allowed(audience, state.labels, work):
-                seen.add(entry_no)
-                out.show(work.no, audience, entry_no, True, False)
-                if key.in_feed:
-                    ctx.emit(out, audience, position, work.no, SHARED, entry_no, None)
+        shown = _visible_now(work, audience, ctx)
+        work.visible[audience] = shown
+        for entry_no in sorted(shown):
+            out.show(work.no, audience, entry_no, True, False)
+            if key.in_feed:
+                ctx.emit(out, audience, position, work.no, SHARED, entry_no, None)
 
 
 def referral_event(
@@ -175,7 +217,7 @@ def _consents(work: ClientWork, event: Any, position: int, ctx: Context, out: Ch
         work.consents[event.decision.consent_id] = event.decision
     else:
         del work.consents[event.consent_id]
-    work.consent_sig = None
+    work.sharing_changed()
     work.state_dirty = True
     recompute(work, position, ctx, out)
 
@@ -185,7 +227,9 @@ def _restrictions(work: ClientWork, event: Any, position: int, ctx: Context, out
         work.restrictions[event.restriction.restriction_id] = event.restriction
     else:
         del work.restrictions[event.restriction_id]
+    work.sharing_changed()
     work.state_dirty = True
+    regroup(work, ctx)
     recompute(work, position, ctx, out)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -245,8 +244,9 @@ class AudienceStore(ABC):
 
     # --- writing -----------------------------------------------------------------------
 
-    def write(self, tx: Tx, ctx: Context, out: Changes) -> None:
-        """Write a batch's changes; afterwards memory and tables agree again."""
+    def write(self, tx: Tx, ctx: Context, out: Changes, *, context: bool = True) -> None:
+        """Write a batch's changes; afterwards memory and tables agree again (``context``:
+        also the directory and protocol, which only the end of a batch needs)."""
         new_audiences = set(ctx.new_audiences)
         if new_audiences:
             self.insert(
@@ -270,7 +270,8 @@ class AudienceStore(ABC):
         self._write_visible(tx, out)
         if out.feed:
             self.insert(tx, "av_feed", FEED_COLUMNS, out.feed)
-        self._write_context(tx, ctx)
+        if context:
+            self._write_context(tx, ctx)
         out.clear()
 
     def _write_clients(self, tx: Tx, out: Changes) -> None:
@@ -336,14 +337,6 @@ class AudienceStore(ABC):
                 f"UPDATE av_entries SET {set_flags} WHERE client_no = ? AND entry_no = ?",
                 without_text,
             )
-        # Text is never read back by the projection: drop it from the working states.
-        written = [(c, s) for (c, _), s in out.new_entries.items()]
-        written += [(c, s) for (c, _), (s, text) in out.updated_entries.items() if text]
-        for client_no, state in written:
-            work = out.clients.get(client_no)
-            entry_id = state.labels.entry_id
-            if work is not None and work.entries.get(entry_id) is state:
-                work.entries[entry_id] = replace(state, text="")
 
     def _write_visible(self, tx: Tx, out: Changes) -> None:
         adds, removes = [], []

@@ -34,6 +34,7 @@ from projections.audience_fold import (
     clients_of,
     ensure_audiences,
     recompute,
+    regroup,
 )
 from projections.audience_store import AudienceStore, audience_store
 from projections.framework import Envelope
@@ -91,7 +92,7 @@ class AudienceViewsProjection:
                     work = self._cache.get(client_id) or self._load(tx, client_id)
                     if topic in NEEDS_FULL and not work.full:
                         self._flush(tx, out)
-                        self.store.load_full(tx, [work])
+                        self._load_full(tx, [work])
                 apply(work, topic, item.event, item.position, ctx, out)
             elif isinstance(item.event, SharingProtocol.VersionAdopted):
                 ctx.set_protocol(parse_protocol(item.event.document), item.event.document)
@@ -100,7 +101,7 @@ class AudienceViewsProjection:
                 affected = apply_directory(ctx, item.event)
                 if affected is not None:
                     self._directory_changed(tx, affected, item.position, out)
-        self._flush(tx, out)
+        self._flush(tx, out, final=True)
         self._evict()
 
     def _prefetch(self, tx: Tx, items: Sequence[Envelope]) -> None:
@@ -125,7 +126,7 @@ class AudienceViewsProjection:
                 raise LookupError(f"events for {len(unknown)} clients never registered")
         for client_id in wanted:
             self._cache.move_to_end(client_id)
-        self.store.load_full(tx, [self._cache[c] for c, full in wanted.items() if full])
+        self._load_full(tx, [self._cache[c] for c, full in wanted.items() if full])
 
     def _load(self, tx: Tx, client_id: str) -> ClientWork:
         """A client evicted mid-batch (after a flush, so the tables are current)."""
@@ -137,9 +138,9 @@ class AudienceViewsProjection:
         self._cache[work.client_id] = work
         self._by_no[work.no] = work
 
-    def _flush(self, tx: Tx, out: Changes) -> None:
+    def _flush(self, tx: Tx, out: Changes, *, final: bool = False) -> None:
         assert self._ctx is not None
-        self.store.write(tx, self._ctx, out)
+        self.store.write(tx, self._ctx, out, context=final)
 
     def _evict(self) -> None:
         while len(self._cache) > self.cache_clients:
@@ -152,6 +153,7 @@ class AudienceViewsProjection:
             cached -= len(work.entries)
             work.full = False
             work.entries, work.entry_no, work.visible = {}, {}, {}
+            work.sig, work.groups = {}, {}
 
     def _works(self, tx: Tx, client_nos: Sequence[int]) -> list[ClientWork]:
         """Full working states for these clients (cached ones first, the rest loaded)."""
@@ -160,25 +162,37 @@ class AudienceViewsProjection:
             for work in self.store.load_clients(tx, "client_no", part):
                 self._remember(work)
         works = [self._by_no[n] for n in client_nos]
-        self.store.load_full(tx, works)
+        self._load_full(tx, works)
         return works
+
+    def _load_full(self, tx: Tx, works: Sequence[ClientWork]) -> None:
+        assert self._ctx is not None
+        loading = [w for w in works if not w.full]
+        self.store.load_full(tx, loading)
+        for work in loading:
+            regroup(work, self._ctx)
 
     # --- directory and protocol ----------------------------------------------------------
 
     def _directory_changed(
         self, tx: Tx, affected: tuple[str, str, frozenset[str]], position: int, out: Changes
     ) -> None:
+        """Check the audiences of every client the practitioner (or their teams) is
+        involved with. Unwritten relationships are all in cached working states, so the
+        table and the cache together find every such client."""
         assert self._ctx is not None
         practitioner_id, agency_id, teams = affected
-        self._flush(tx, out)  # so the tables hold every relationship seen so far
         nos = set(self.store.involved_client_nos(tx, practitioner_id, agency_id, teams))
         nos.update(
             w.no for w in clients_of(self._cache.values(), practitioner_id, agency_id, teams)
         )
+        if not nos:
+            return
+        if any(n not in self._by_no or not self._by_no[n].full for n in nos):
+            self._flush(tx, out)  # loading reads the tables: they must hold the batch so far
         for work in self._works(tx, sorted(nos)):
             ensure_audiences(work, position, self._ctx, out)
             out.clients[work.no] = work
-        self._flush(tx, out)
 
     def _protocol_changed(self, tx: Tx, position: int, out: Changes) -> None:
         assert self._ctx is not None

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 from carerecord.policy import CARE, SELF, ViewerRelationship
 from carerecord.protocol import AGENCY_SYSTEM, Protocol, any_matches
@@ -74,13 +75,21 @@ class AudienceKey:
             standing,
         )
 
-    @property
+    @cached_property
     def in_feed(self) -> bool:
         """Whether this audience has an agency feed (direct care, practitioners and systems)."""
         return self.purpose == FEED_PURPOSE.value and self.viewer_kind != ViewerKind.CLIENT.value
 
+    @cached_property
+    def purpose_value(self) -> Purpose:
+        return Purpose(self.purpose)
+
     def viewer(self) -> Viewer:
         """A representative viewer: decides exactly as every caller with this key."""
+        return self._viewer
+
+    @cached_property
+    def _viewer(self) -> Viewer:
         return Viewer(
             kind=ViewerKind(self.viewer_kind),
             agency_id=self.agency_id or None,
@@ -90,7 +99,12 @@ class AudienceKey:
         )
 
     def relationship(self) -> ViewerRelationship:
-        """The standing the projection decides with (``now=None``: no time limits).
+        """The standing the projection decides with (``now=None``: no time limits)."""
+        return self._relationship
+
+    @cached_property
+    def _relationship(self) -> ViewerRelationship:
+        """(Computed once per key.)
 
         For a break-glass audience the policy reads only the grant's purpose when no
         time is given, so a grant standing for "any grant for this purpose" is used.
