@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the benchmark's history generator lives in bench/
     sys.path.insert(0, str(ROOT))
 
-from carerecord.settings import Settings
+from carerecord.settings import Settings  # noqa: E402
 
 
 @pytest.fixture

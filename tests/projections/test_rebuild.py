@@ -85,7 +85,9 @@ def test_a_rebuilt_view_equals_the_incrementally_maintained_one(
     for table in incremental:
         assert rebuilt[table] == incremental[table], table
     with databases.views.snapshot() as tx:
-        positions = {r[0]: r[1] for r in tx.fetchall(f"SELECT name, position FROM {TRACKING_TABLE}")}
+        positions = {
+            r[0]: r[1] for r in tx.fetchall(f"SELECT name, position FROM {TRACKING_TABLE}")
+        }
     head = int(app.recorder.max_notification_id() or 0)
     assert all(positions[name] == head for name in VIEW_NAMES)
 
