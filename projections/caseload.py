@@ -13,7 +13,7 @@ from typing import Any
 
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
-from projections.framework import Envelope
+from projections.framework import Envelope, topics
 from projections.rows import RowStore, ts
 
 
@@ -62,6 +62,10 @@ def evolve_name(row: NameRow | None, event: Any, client_id: str) -> NameRow | No
     return row
 
 
+_CASES = topics(ClientRecord.CareRelationshipStarted, ClientRecord.CareRelationshipEnded)
+_NAMES = topics(ClientRecord.Registered, ClientRecord.DemographicsCorrected)
+
+
 class CaseloadProjection:
     """Keeps ``cl_relationships`` and ``cl_clients``."""
 
@@ -93,12 +97,14 @@ class CaseloadProjection:
         cases: list[tuple[str, Envelope]] = []
         names: list[Envelope] = []
         for item in items:
-            event = item.event
-            if isinstance(event, ClientRecord.CareRelationshipStarted):
-                cases.append((event.relationship.relationship_id, item))
-            elif isinstance(event, ClientRecord.CareRelationshipEnded):
-                cases.append((event.relationship_id, item))
-            elif isinstance(event, ClientRecord.Registered | ClientRecord.DemographicsCorrected):
+            topic = item.topic
+            if topic in _CASES:
+                event = item.event
+                if isinstance(event, ClientRecord.CareRelationshipStarted):
+                    cases.append((event.relationship.relationship_id, item))
+                else:
+                    cases.append((event.relationship_id, item))
+            elif topic in _NAMES:
                 names.append(item)
         if cases:
             self.cases.load(tx, (key for key, _ in cases))

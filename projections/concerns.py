@@ -19,7 +19,7 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import AlertKind
-from projections.framework import Envelope
+from projections.framework import Envelope, topics
 from projections.rows import chunks, parse_ts, placeholders, ts
 
 SAFEGUARDING_CATEGORY = "safeguarding"
@@ -98,15 +98,15 @@ def summarise(concerns: Iterable[Concern], window: timedelta) -> Summary:
     )
 
 
-def _touches(event: Any) -> bool:
-    return isinstance(
-        event,
-        ClientRecord.AlertRaised
-        | ClientRecord.AlertResolved
-        | ClientRecord.ContributionEnteredInError,
-    ) or (
-        isinstance(event, ClientRecord.ContributionRecorded)
-        and event.labels.category == SAFEGUARDING_CATEGORY
+_ALWAYS = topics(
+    ClientRecord.AlertRaised, ClientRecord.AlertResolved, ClientRecord.ContributionEnteredInError
+)
+_RECORDED = topics(ClientRecord.ContributionRecorded)
+
+
+def _touches(item: Envelope) -> bool:
+    return item.topic in _ALWAYS or (
+        item.topic in _RECORDED and item.event.labels.category == SAFEGUARDING_CATEGORY
     )
 
 
@@ -120,7 +120,7 @@ class ConcernsProjection:
         self.window = window
 
     def process(self, tx: Tx, items: Sequence[Envelope]) -> None:
-        relevant = [e for e in items if _touches(e.event)]
+        relevant = [e for e in items if _touches(e)]
         if not relevant:
             return
         clients = sorted({str(e.originator_id) for e in relevant})

@@ -15,7 +15,7 @@ from typing import Any
 from carerecord.agency import Agency
 from carerecord.db import Tx
 from carerecord.practitioner import Practitioner
-from projections.framework import Envelope
+from projections.framework import Envelope, topics
 from projections.rows import RowStore
 
 
@@ -83,8 +83,8 @@ def evolve_practitioner(row: PractitionerRow | None, event: Any) -> Practitioner
     return row
 
 
-_AGENCY_EVENTS = (Agency.Registered, Agency.ContactDetailsChanged)
-_PRACTITIONER_EVENTS = (
+_AGENCY_EVENTS = topics(Agency.Registered, Agency.ContactDetailsChanged)
+_PRACTITIONER_EVENTS = topics(
     Practitioner.Enrolled,
     Practitioner.RolesReassigned,
     Practitioner.LeftService,
@@ -144,8 +144,8 @@ class DirectoryProjection:
         self._codes: dict[Any, str] = {}
 
     def process(self, tx: Tx, items: Sequence[Envelope]) -> None:
-        agencies = [e for e in items if isinstance(e.event, _AGENCY_EVENTS)]
-        people = [e for e in items if isinstance(e.event, _PRACTITIONER_EVENTS)]
+        agencies = [e for e in items if e.topic in _AGENCY_EVENTS]
+        people = [e for e in items if e.topic in _PRACTITIONER_EVENTS]
         if not agencies and not people:
             return
         self._learn_codes(tx, agencies, people)

@@ -87,6 +87,14 @@ class Projection(Protocol):
     def forget(self) -> None: ...
 
 
+def topics(*classes: type) -> frozenset[str]:
+    """The stored topics of event classes: projections pick their events by topic (a set
+    lookup) before touching them."""
+    from eventsourcing.utils import get_topic
+
+    return frozenset(get_topic(c) for c in classes)
+
+
 def now_text() -> str:
     return datetime.now(UTC).isoformat()
 

@@ -15,7 +15,7 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import ReferralStatus
-from projections.framework import Envelope
+from projections.framework import Envelope, topics
 from projections.rows import RowStore, ts
 
 RELATIONSHIP = "relationship"
@@ -130,6 +130,18 @@ def evolve(row: InvolvementRow | None, event: Any, client_id: str) -> Involvemen
     return row
 
 
+_CHANGES = topics(
+    ClientRecord.CareRelationshipStarted,
+    ClientRecord.CareRelationshipEnded,
+    ClientRecord.ReferralSent,
+    ClientRecord.ReferralAcknowledged,
+    ClientRecord.ReferralAccepted,
+    ClientRecord.ReferralDeclined,
+    ClientRecord.ReferralClosed,
+)
+_CLIENT = next(iter(topics(ClientRecord.Registered))).rsplit(".", 1)[0] + "."
+
+
 class InvolvementProjection:
     """Keeps ``inv_involvements`` and ``inv_clients``."""
 
@@ -148,11 +160,12 @@ class InvolvementProjection:
         versions: dict[str, int] = {}
         changes: list[tuple[str, Envelope]] = []
         for item in items:
-            if not isinstance(item.event, ClientRecord.Event):
+            if not item.topic.startswith(_CLIENT):
                 continue
             versions[str(item.originator_id)] = item.originator_version
-            ref = ref_of(item.event)
-            if ref is not None:
+            if item.topic in _CHANGES:
+                ref = ref_of(item.event)
+                assert ref is not None
                 changes.append((ref, item))
         if changes:
             self.rows.load(tx, (ref for ref, _ in changes))

@@ -16,7 +16,7 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import ReferralStatus
-from projections.framework import Envelope
+from projections.framework import Envelope, topics
 from projections.rows import RowStore, parse_ts, ts
 
 OPEN = frozenset({ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED, ReferralStatus.ACCEPTED})
@@ -91,7 +91,7 @@ COLUMNS = (
     "awaiting",
 )
 
-_EVENTS = (
+_TOPICS = topics(
     ClientRecord.ReferralSent,
     ClientRecord.ReferralAcknowledged,
     ClientRecord.ReferralAccepted,
@@ -151,7 +151,7 @@ class ReferralsProjection:
         )
 
     def process(self, tx: Tx, items: Sequence[Envelope]) -> None:
-        relevant = [e for e in items if isinstance(e.event, _EVENTS)]
+        relevant = [e for e in items if e.topic in _TOPICS]
         if not relevant:
             return
         self.rows.load(tx, (e.event.referral_id for e in relevant))
