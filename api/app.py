@@ -23,6 +23,7 @@ from api.metrics import Metrics
 from api.rest import rest_router
 from api.services import Services
 from api.settings import ApiSettings
+from api.subject_access import subject_access_router
 from carerecord.application import Clock, utc_now
 from carerecord.settings import Settings
 
@@ -81,6 +82,7 @@ def create_app(
     app.add_api_route("/graphql", graphql_get, methods=["GET"], include_in_schema=False)
     app.include_router(SubscriptionRouter(schema, api_settings))
     app.include_router(rest_router())
+    app.include_router(subject_access_router())
     install_error_handlers(app)
     if api_settings.allowed_origins:
         app.add_middleware(

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from api.app import create_app
+from api.governance_runtime import start_governance
 from api.services import Services
 from api.settings import ApiSettings
 from carerecord.migrate import migrate
@@ -110,7 +111,8 @@ def run_server(
     def started(services: Services) -> Any:
         if guide is not None:
             print(guide, flush=True)
-        return None if on_start is None else on_start(services)
+        also = None if on_start is None else on_start(services)
+        return start_governance(services, also=also)  # audit index, checkpoint timer
 
     app = create_app(settings, api, on_start=started)
     config = uvicorn.Config(

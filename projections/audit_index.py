@@ -48,9 +48,9 @@ def _words(values: Sequence[str] | frozenset[str]) -> str:
     return " ".join(sorted(values))
 
 
-def index_row(position: int, record: AccessRecord, details: ReadDetails) -> tuple[
-    tuple[object, ...], list[tuple[str, str, int]]
-]:
+def index_row(
+    position: int, record: AccessRecord, details: ReadDetails
+) -> tuple[tuple[object, ...], list[tuple[str, str, int]]]:
     """The index row of one access record, and its (basis, at, position) rows."""
     detail = details.details(record)
     at = ts(record.at)
@@ -100,9 +100,7 @@ class AccessIndexProjection:
             row, basis_rows = index_row(stored.position, stored.record, self.details)
             rows.append(row)
             bases.extend(basis_rows)
-        tx.executemany(
-            f"INSERT INTO ai_accesses ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows
-        )
+        tx.executemany(f"INSERT INTO ai_accesses ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows)
         tx.executemany("INSERT INTO ai_bases (basis, at, position) VALUES (?, ?, ?)", bases)
 
     def forget(self) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 from carerecord.db import Database
 from carerecord.settings import Settings
 from projections.audience_views import AudienceViewsProjection
+from projections.audit_break_glass import BreakGlassReviewProjection
+from projections.audit_usage import UsageContributionsProjection
 from projections.caseload import CaseloadProjection
 from projections.concerns import ConcernsProjection
 from projections.directory import DirectoryProjection
@@ -29,6 +31,8 @@ VIEW_NAMES = (
     "caseload",
     "referrals",
     "concerns",
+    "break_glass_reviews",  # governance views (0300-0399): projections/audit_*.py
+    "usage_contributions",
 )
 
 
@@ -49,6 +53,8 @@ def view_projections(
         "caseload": lambda: CaseloadProjection(),
         "referrals": lambda: ReferralsProjection(),
         "concerns": lambda: ConcernsProjection(settings.concern_window),
+        "break_glass_reviews": lambda: BreakGlassReviewProjection(),
+        "usage_contributions": lambda: UsageContributionsProjection(),
     }
     return [builders[name]() for name in VIEW_NAMES if name in chosen]
 

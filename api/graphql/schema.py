@@ -22,9 +22,11 @@ from api.graphql.clients import ClientMutations, ClientQueries
 from api.graphql.consent import ConsentMutations
 from api.graphql.context import transport_of
 from api.graphql.contributions import ContributionMutations
+from api.graphql.governance import GovernanceQueries
 from api.graphql.hardening import hardening_extension
 from api.graphql.lists import ListQueries
 from api.graphql.me import MeQueries
+from api.graphql.own_record import OwnRecordQueries
 from api.graphql.record import RecordQueries
 from api.graphql.referral_mutations import ReferralMutations
 from api.graphql.subscriptions import RecordSubscriptions
@@ -37,6 +39,8 @@ QUERY_AREAS: tuple[type, ...] = (
     ClientQueries,
     RecordQueries,
     ListQueries,
+    GovernanceQueries,
+    OwnRecordQueries,
 )
 MUTATION_AREAS: tuple[type, ...] = (
     ClientMutations,
