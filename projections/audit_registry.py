@@ -195,6 +195,14 @@ class GovernanceTasks:
             else CheckpointTimer(settings, databases, governance)
         )
 
+    def catch_up(self) -> int:
+        """Bring the audit projections up to the access log's head (``ProjectionFailed`` if
+        one stops); returns the access records read."""
+        return 0 if self.runner is None else self.runner.catch_up()
+
+    def failures(self) -> dict[str, str]:
+        return {} if self.runner is None else self.runner.failures()
+
     def start(self) -> GovernanceTasks:
         if self.runner is not None:
             self.runner.start()

@@ -16,6 +16,9 @@ from rich.table import Table
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.audit_cli import rebuild_audit_command
+from projections.audit_registry import AUDIT_NAMES, GovernanceTasks
+from projections.audit_settings import GovernanceSettings
 from projections.errors import ProjectionFailed
 from projections.rebuild import rebuild
 from projections.registry import VIEW_NAMES, view_runner
@@ -41,10 +44,13 @@ def project_command(
     app = open_care_record(settings)
     databases = Databases(settings)
     runner = view_runner(app, databases.views, config, core=settings, listen=not once)
+    governance = GovernanceTasks(  # the audit index over the access log; checkpoints
+        app, settings, databases, config, GovernanceSettings.from_env(), index=True
+    )
     try:
         if once:
             try:
-                count = runner.catch_up()
+                count = runner.catch_up() + governance.catch_up()
             except ProjectionFailed as failure:
                 console.print(f"[red]projection {failure.name} stopped[/red]: {failure.error}")
                 raise typer.Exit(code=1) from None
@@ -61,10 +67,12 @@ def project_command(
         logging.getLogger("carerecord.projections").info(
             "projection worker started (%s)", settings.dialect
         )
+        governance.start()
         runner.run_forever(stop)
-        if runner.failures():
+        if runner.failures() or governance.failures():
             raise typer.Exit(code=1)
     finally:
+        governance.close()
         databases.close()
         app.close()
 
@@ -72,14 +80,19 @@ def project_command(
 def rebuild_command(
     view: Annotated[
         str | None,
-        typer.Argument(help=f"One view to rebuild ({', '.join(VIEW_NAMES)}); all by default."),
+        typer.Argument(
+            help=f"One view to rebuild ({', '.join(VIEW_NAMES + AUDIT_NAMES)}); all by default."
+        ),
     ] = None,
 ) -> None:
     """Drop and rebuild views from the log, with a progress bar and the events/s achieved."""
     settings = Settings.from_env()
     config = ProjectionSettings.from_env()
-    if view is not None and view not in VIEW_NAMES:
-        raise typer.BadParameter(f"unknown view {view!r}; one of {', '.join(VIEW_NAMES)}")
+    if view is not None and view not in VIEW_NAMES + AUDIT_NAMES:
+        names = ", ".join(VIEW_NAMES + AUDIT_NAMES)
+        raise typer.BadParameter(f"unknown view {view!r}; one of {names}")
+    if view in AUDIT_NAMES:  # the audit projections read the access log
+        return rebuild_audit_command(view)
     app = open_care_record(settings)
     databases = Databases(settings)
     try:
@@ -114,6 +127,8 @@ def rebuild_command(
         f"Rebuilt {', '.join(report.names)}: {report.events:,} events in "
         f"{report.seconds:.1f} s ({report.events_per_second:,.0f} events/s)."
     )
+    if view is None:
+        rebuild_audit_command(None)
 
 
 def status_command() -> None:
