@@ -22,7 +22,7 @@ from api.services import Services
 from carerecord.access_log import AccessRecord
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.results import FeedItem, FeedPage, ReferralItem
+from projections.results import BreakGlassNotice, FeedItem, FeedPage, ReferralItem
 
 FEED = "feed"
 
@@ -71,6 +71,24 @@ def page_records(page: FeedPage, *, request_id: str, action: str) -> list[Access
     for item in page.items:
         if item.referral is not None:
             referrals[str(item.client_id)].append(referral_json(item.referral))
+    notices: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in page.items:
+        if item.notice is not None:
+            notices[str(item.client_id)].append(notice_json(item.notice))
+    for client_id, shown in notices.items():  # the care team learns of a break-glass access
+        records.append(
+            access_record(
+                page.caller,
+                request_id=request_id,
+                at=page.read_at,
+                action=action,
+                purpose=Purpose.DIRECT_CARE.value,
+                basis="care_relationship",
+                client_id=client_id,
+                response_hash=identity_hash({"notices": shown}),
+                protocol_version=page.protocol_version,
+            )
+        )
     for client_id, shown in referrals.items():
         records.append(
             access_record(
@@ -110,6 +128,17 @@ def referral_json(item: ReferralItem) -> dict[str, Any]:
     }
 
 
+def notice_json(notice: BreakGlassNotice) -> dict[str, Any]:
+    return {
+        "grant_id": notice.grant_id,
+        "agency_id": notice.agency_id,
+        "profession": notice.profession,
+        "purpose": notice.purpose,
+        "granted_at": notice.granted_at.isoformat(),
+        "expires_at": notice.expires_at.isoformat(),
+    }
+
+
 def item_json(item: FeedItem, cursor: str, event_id: str) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -119,4 +148,5 @@ def item_json(item: FeedItem, cursor: str, event_id: str) -> dict[str, Any]:
         "entry_id": item.entry_id,
         "entry": None if item.entry is None else item.entry.to_json(),
         "referral": None if item.referral is None else referral_json(item.referral),
+        "notice": None if item.notice is None else notice_json(item.notice),
     }

@@ -85,18 +85,30 @@ class FeedReferral(BaseModel):
     overdue: bool
 
 
+class FeedNotice(BaseModel):
+    """A break-glass access to the client by someone outside the care team (no reason)."""
+
+    grant_id: str
+    agency_id: str
+    profession: str
+    purpose: str
+    granted_at: str
+    expires_at: str
+
+
 class FeedItemModel(BaseModel):
     event_id: str = Field(description="Stable id of the change: de-duplicate on it.")
     cursor: str = Field(description="Resume after this item by passing it as `after`.")
     kind: str = Field(
         description="entry_shared, entry_updated, entry_recalled (remove what you hold), "
         "alert_raised, alert_resolved, referral_sent, referral_acknowledged, "
-        "referral_accepted, referral_declined, referral_closed"
+        "referral_accepted, referral_declined, referral_closed, break_glass_granted"
     )
     client_id: str
     entry_id: str | None
     entry: FeedEntry | None
     referral: FeedReferral | None
+    notice: FeedNotice | None = None
 
 
 class FeedPageModel(BaseModel):

@@ -41,6 +41,7 @@ from projections.audiences import (
 
 SHARED, UPDATED, RECALLED = "entry_shared", "entry_updated", "entry_recalled"
 ALERT_RAISED, ALERT_RESOLVED = "alert_raised", "alert_resolved"
+BREAK_GLASS_GRANTED = "break_glass_granted"  # a notice to the care team (no reason text)
 MEMO_LIMIT = 2_000_000
 
 

@@ -16,10 +16,11 @@ from carerecord.client_record import ClientRecord
 from carerecord.practitioner import Practitioner
 from carerecord.slice import ALERT, fold_entry
 from carerecord.values import CareRelationship, Labels
-from carerecord.vocab import Role, Sector
+from carerecord.vocab import RelationshipKind, Role, Sector
 from projections.audience_core import (
     ALERT_RAISED,
     ALERT_RESOLVED,
+    BREAK_GLASS_GRANTED,
     RECALLED,
     SHARED,
     UPDATED,
@@ -41,13 +42,18 @@ def regroup(work: ClientWork, ctx: Context) -> None:
             work.group(work.entry_no[entry_id], state.labels, ctx.signature(state.labels, work))
 
 
-def _visible_now(work: ClientWork, audience: int, ctx: Context) -> set[int]:
-    """The client's entries ``audience`` may see, deciding each signature group once."""
+def _visible_now(
+    work: ClientWork, audience: int, ctx: Context, allowed_sigs: set[int] | None = None
+) -> set[int]:
+    """The client's entries ``audience`` may see, deciding each signature group once
+    (the signatures allowed are added to ``allowed_sigs``)."""
     shown: set[int] = set()
     for sig, members in work.groups.items():
         labels = next(iter(members.values()))
         if ctx.allowed(audience, sig, labels, work):
             shown.update(members)
+            if allowed_sigs is not None:
+                allowed_sigs.add(sig)
     return shown
 
 
@@ -131,13 +137,17 @@ def changed_entry(
 def recompute(work: ClientWork, position: int, ctx: Context, out: Changes) -> None:
     """Decide every (audience, entry) pair again after the client's consent or
     restriction state, or the protocol, changed; share or recall the difference."""
+    keys = ctx.audience_keys
+    shown_to: dict[int, list[tuple[int, bool]]] = {sig: [] for sig in work.groups}
     for audience in sorted(work.audiences):
         seen = work.visible.setdefault(audience, set())
-        shown = _visible_now(work, audience, ctx)
+        in_feed = keys[audience].in_feed
+        allowed: set[int] = set()
+        shown = _visible_now(work, audience, ctx, allowed)
+        for sig in allowed:
+            shown_to[sig].append((audience, in_feed))
         changed = shown.symmetric_difference(seen)
-        if not changed:
-            continue
-        in_feed = ctx.audience_keys[audience].in_feed
+        work.visible[audience] = shown
         for entry_no in sorted(changed):
             now = entry_no in shown
             out.show(work.no, audience, entry_no, now, not now)
@@ -145,7 +155,9 @@ def recompute(work: ClientWork, position: int, ctx: Context, out: Changes) -> No
                 ctx.emit(
                     out, audience, position, work.no, SHARED if now else RECALLED, entry_no, None
                 )
-        work.visible[audience] = shown
+    # What each signature group is shown to, for the entries still to come.
+    work.shown_to = {sig: tuple(audiences) for sig, audiences in shown_to.items()}
+    work.shown_epoch = ctx.epoch
 
 
 def ensure_audiences(work: ClientWork, position: int, ctx: Context, out: Changes) -> None:
@@ -153,18 +165,30 @@ def ensure_audiences(work: ClientWork, position: int, ctx: Context, out: Changes
     from the client's entries (never from the write model)."""
     wanted = ctx.relevant(work)
     fresh = sorted(key for key in wanted if ctx.audience_ids.get(key) not in work.audiences)
-    if fresh:
-        work.shown_to = {}
+    if not fresh:
+        return
+    cached = work.shown_to if work.shown_epoch == ctx.epoch else {}
+    added: dict[int, list[tuple[int, bool]]] = {}
     for key in fresh:
         audience = ctx.audience_id(key)
         work.audiences.add(audience)
         out.client_audiences.append((work.no, audience))
-        shown = _visible_now(work, audience, ctx)
+        allowed: set[int] = set()
+        shown = _visible_now(work, audience, ctx, allowed)
+        for sig in allowed:
+            added.setdefault(sig, []).append((audience, key.in_feed))
         work.visible[audience] = shown
         for entry_no in sorted(shown):
             out.show(work.no, audience, entry_no, True, False)
             if key.in_feed:
                 ctx.emit(out, audience, position, work.no, SHARED, entry_no, None)
+    # Keep the cached decisions of signatures still present, with the new audiences added.
+    work.shown_to = {
+        sig: tuple(sorted(audiences + tuple(added.get(sig, ()))))
+        for sig, audiences in cached.items()
+        if sig in work.groups
+    }
+    work.shown_epoch = ctx.epoch
 
 
 def referral_event(
@@ -251,6 +275,11 @@ def _grants(work: ClientWork, event: Any, position: int, ctx: Context, out: Chan
     work.state_dirty = True
     out.relationships[grant.grant_id] = (work.no, grant.agency_id, grant.practitioner_id, None)
     ensure_audiences(work, position, ctx, out)
+    # Tell the care team (their direct-care feeds: practitioners and agency systems).
+    for audience in sorted(work.audiences):
+        key = ctx.audience_keys[audience]
+        if key.in_feed and key.standing == RelationshipKind.CARE.value:
+            ctx.emit(out, audience, position, work.no, BREAK_GLASS_GRANTED, None, grant.grant_id)
 
 
 def _registered(work: ClientWork, event: Any, position: int, ctx: Context, out: Changes) -> None:

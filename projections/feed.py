@@ -23,11 +23,18 @@ from carerecord.policy import ViewerRelationship, decide
 from carerecord.slice import EntryState, SharedEntry, share
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind
-from projections.audience_core import RECALLED
+from projections.audience_core import BREAK_GLASS_GRANTED, RECALLED
 from projections.audience_reader import FeedRow
 from projections.audiences import audience_of
 from projections.lists import referral_item
-from projections.results import FeedClientRead, FeedItem, FeedKind, FeedPage, basis_of
+from projections.results import (
+    BreakGlassNotice,
+    FeedClientRead,
+    FeedItem,
+    FeedKind,
+    FeedPage,
+    basis_of,
+)
 from projections.rows import ts
 
 if TYPE_CHECKING:
@@ -60,7 +67,9 @@ def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> F
         if found is not None and found[1].kind is RelationshipKind.CARE:
             contents[client_no] = repo.audience.client_entries(client_no, nos, audience)
     now_text = ts(now)
-    referrals = repo.referral_rows.by_ids([r.subject for r in rows if r.subject is not None])
+    referrals = repo.referral_rows.by_ids(
+        [r.subject for r in rows if r.subject is not None and r.kind != BREAK_GLASS_GRANTED]
+    )
 
     items: list[FeedItem] = []
     delivered: dict[int, list[SharedEntry]] = {}
@@ -74,6 +83,19 @@ def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> F
             continue
         record, standing = found
         client_id = ClientId(record.id)
+        if row.kind == BREAK_GLASS_GRANTED:  # for the care team: no reason text
+            grant = record.grants.get(row.subject or "")
+            if grant is not None and standing.kind is RelationshipKind.CARE:
+                notice = BreakGlassNotice(
+                    grant.grant_id, grant.agency_id, grant.profession, grant.purpose.value,
+                    grant.granted_at, grant.expires_at,
+                )  # fmt: skip
+                event_id = f"{row.position}:{row.kind}:{grant.grant_id}"
+                items.append(
+                    FeedItem(row.seq, "break_glass_granted", client_id, event_id, row.position,
+                             None, None, None, notice)
+                )  # fmt: skip
+            continue
         if row.subject is not None:
             state = record.referrals.get(row.subject)
             if state is None or caller.agency_id not in (state.from_agency, state.to_agency):

@@ -447,14 +447,29 @@ FeedKind = Literal[
     "referral_accepted",
     "referral_declined",
     "referral_closed",
+    "break_glass_granted",
 ]
+
+
+@dataclass(frozen=True)
+class BreakGlassNotice:
+    """Someone outside the care team used emergency access to the client: who (agency and
+    profession), when, until when. The reason is for the reviewing officer only."""
+
+    grant_id: str
+    agency_id: str
+    profession: str
+    purpose: str
+    granted_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
 class FeedItem:
     """One change for the caller's audience. ``event_id`` is stable (also across view
     rebuilds): use it to de-duplicate. ``entry`` is the entry as the caller may see
-    it now (None for recalls and referral items); ``referral`` for referral items."""
+    it now (None for recalls and referral items); ``referral`` for referral items;
+    ``notice`` for break-glass notices."""
 
     seq: int
     kind: FeedKind
@@ -464,6 +479,7 @@ class FeedItem:
     entry_id: str | None
     entry: SharedEntry | None
     referral: ReferralItem | None
+    notice: BreakGlassNotice | None = None
 
 
 @dataclass(frozen=True)

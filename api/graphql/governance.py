@@ -40,6 +40,7 @@ from projections.audit_break_glass import BreakGlassGrantView, break_glass_reade
 from projections.audit_index import AccessQuery, IndexedAccess, access_index_reader
 from projections.audit_settings import GovernanceSettings
 from projections.audit_usage import usage_report
+from projections.results import BreakGlassNotice
 
 INDEX = "audit.index"
 RECONSTRUCT = "audit.reconstruct"
@@ -301,6 +302,31 @@ class RecordAsOfView:
 
 
 # --- break-glass review -------------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="Someone outside the care team used emergency (break-glass) access to the "
+    "client: which agency and profession, when, until when (the reason is for their "
+    "agency's information-governance review only)."
+)
+class BreakGlassNoticeView:
+    grant_id: strawberry.ID
+    agency: str
+    profession: str
+    purpose: vocab.Purpose
+    granted_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, notice: BreakGlassNotice) -> BreakGlassNoticeView:
+        return cls(
+            grant_id=strawberry.ID(notice.grant_id),
+            agency=notice.agency_id,
+            profession=notice.profession,
+            purpose=vocab.Purpose(notice.purpose),
+            granted_at=notice.granted_at,
+            expires_at=notice.expires_at,
+        )
 
 
 @strawberry.type(description="A break-glass grant by your agency's staff, awaiting your review.")

@@ -21,6 +21,7 @@ import strawberry
 from api.feed import Position, open_position, page_records, read_page, seal_position
 from api.graphql.common import subscription
 from api.graphql.context import Ctx
+from api.graphql.governance import BreakGlassNoticeView
 from api.graphql.lists import Referral
 from api.graphql.types import Entry
 from carerecord.errors import NotPermitted
@@ -44,6 +45,7 @@ class RecordEventKind(Enum):
     REFERRAL_ACCEPTED = "referral_accepted"
     REFERRAL_DECLINED = "referral_declined"
     REFERRAL_CLOSED = "referral_closed"
+    BREAK_GLASS_GRANTED = "break_glass_granted"
 
 
 @strawberry.type(description="A change about one of your clients, as you may see it.")
@@ -57,6 +59,9 @@ class RecordEvent:
         description="The entry as you may see it now (null for recalls and referrals)."
     )
     referral: Referral | None
+    notice: BreakGlassNoticeView | None = strawberry.field(
+        description="BREAK_GLASS_GRANTED: someone outside the care team used emergency access."
+    )
 
     @classmethod
     def of(cls, item: FeedItem, cursor: str, event_id: str) -> RecordEvent:
@@ -68,6 +73,7 @@ class RecordEvent:
             entry_id=None if item.entry_id is None else strawberry.ID(item.entry_id),
             entry=None if item.entry is None else Entry.of(item.entry),
             referral=None if item.referral is None else Referral.of(item.referral),
+            notice=None if item.notice is None else BreakGlassNoticeView.of(item.notice),
         )
 
 
