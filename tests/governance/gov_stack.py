@@ -76,13 +76,13 @@ def require_postgres(base: PostgresParams) -> None:
 
 
 @contextlib.contextmanager
-def fresh_store(backend: str, folder: Path) -> Iterator[Settings]:
+def fresh_store(backend: str, folder: Path, *, protocol: int = 2) -> Iterator[Settings]:
     """A migrated store with the partnership's directory, on one backend."""
     data_dir = folder / "data"
     key = b"g" * 32
     if backend == "sqlite":
         settings = Settings(data_dir=data_dir, identifier_key=key)
-        _prepare(settings)
+        _prepare(settings, protocol)
         yield settings
         return
     base = pg_base()
@@ -94,18 +94,18 @@ def fresh_store(backend: str, folder: Path) -> Iterator[Settings]:
         data_dir=data_dir, postgres=replace(base, schema=schema), identifier_key=key
     )
     try:
-        _prepare(settings)
+        _prepare(settings, protocol)
         yield settings
     finally:
         with psycopg.connect(base.conninfo(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def _prepare(settings: Settings) -> None:
+def _prepare(settings: Settings, protocol: int) -> None:
     migrate(settings)
     app = open_care_record(settings)
     try:
-        build_directory(app, datetime.now(UTC) - timedelta(days=1))
+        build_directory(app, datetime.now(UTC) - timedelta(days=1), protocol=protocol)
     finally:
         app.close()
 

@@ -78,9 +78,9 @@ def new_nhs_number() -> str:
             return first_nine + str(digit)
 
 
-def build_directory(app: CareRecord, at: datetime) -> None:
-    """Protocol version 2, the agencies and the practitioners (most of them trained)."""
-    app.adopt_protocol(bundled_document(2), at=at)
+def build_directory(app: CareRecord, at: datetime, *, protocol: int = 2) -> None:
+    """A protocol version, the agencies and the practitioners (most of them trained)."""
+    app.adopt_protocol(bundled_document(protocol), at=at)
     for code, name, sector in AGENCIES:
         app.register_agency(
             code=code,
