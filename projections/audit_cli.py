@@ -326,7 +326,7 @@ def rebuild_audit_command(name: str | None) -> None:
             TimeElapsedColumn(),
             console=console,
         ) as bar:
-            task = bar.add_task(name or "audit index and read figures", total=None)
+            task = bar.add_task(name or "audit index and read figures", total=0)
             try:
                 report = rebuild_audit(
                     app,

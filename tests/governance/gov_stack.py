@@ -293,3 +293,16 @@ def running(
     finally:
         server.stop()
         app.close()
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points ``carerecord`` commands at this store."""
+    env = {"CARERECORD_DATA_DIR": str(settings.data_dir)}
+    if settings.postgres is not None:
+        env["CARERECORD_DATABASE_URL"] = PG_URL
+        env["CARERECORD_POSTGRES_SCHEMA"] = settings.postgres.schema
+    if settings.identifier_key is not None:
+        import base64
+
+        env["CARERECORD_IDENTIFIER_KEY"] = base64.b64encode(settings.identifier_key).decode()
+    return env
