@@ -159,6 +159,9 @@ class Spec:
     seed: int = 7
     save_every: int = 1000
     protocol_change_at: float = 0.5
+    churn: float = 1.0
+    """Multiplies the rates of the rare events (withdrawals, refusals, restrictions and
+    lifts, break-glass, role changes): tests raise it to see more of them."""
     text_words: tuple[int, int] = (12, 40)
 
 
@@ -328,7 +331,7 @@ class Generator:
         self.relate(sim, first)
         self.count("client", 1)
         self.report.clients += 1
-        low = max(10, self.spec.events // max(1, self.spec.clients) // 2)
+        low = max(10, self.spec.events // max(1, self.spec.clients) // 2 - 3)
         sim.budget = self.rng.randint(low, low * 3)
         return sim
 
@@ -355,22 +358,23 @@ class Generator:
         if len(sim.team) < 2:
             return self.join(sim)
         r = self.rng.random() * 100
+        c = self.spec.churn
         choices: list[tuple[float, Callable[[Sim], None] | None]] = [
             (1.2 if len(sim.team) < 4 else 0, self.join),
             (
                 6.0 if not sim.consents else 0,
                 lambda s: self.consent(s, ConsentDecisionKind.GRANTED),
             ),
-            (0.4 if sim.consents else 0, self.withdraw),
-            (0.2, lambda s: self.consent(s, ConsentDecisionKind.REFUSED)),
-            (0.3, self.restrict),
-            (0.15 if sim.restrictions else 0, self.lift),
+            (0.4 * c if sim.consents else 0, self.withdraw),
+            (0.2 * c, lambda s: self.consent(s, ConsentDecisionKind.REFUSED)),
+            (0.3 * c, self.restrict),
+            (0.5 * c if sim.restrictions else 0, self.lift),
             (5.0 if sim.entries else 0, self.amend),
             (1.5 if sim.entries else 0, self.in_error),
             (2.0, self.alert),
             (1.0 if sim.alerts else 0, self.resolve),
             (3.0, self.referral),
-            (0.2, self.break_glass),
+            (0.2 * c, self.break_glass),
             (0.3, self.correct),
         ]
         for weight, action in choices:
@@ -681,7 +685,7 @@ class Generator:
                 self.end(sim)
                 self.touch(sim.record)
                 active.remove(sim)
-            if self.rng.random() < 0.0005:
+            if self.rng.random() < 0.0002 * self.spec.churn:
                 self.reassign_someone()
             if progress is not None and self.pending_events == 0:
                 progress(self.report.events, self.spec.events)

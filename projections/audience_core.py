@@ -45,6 +45,9 @@ BREAK_GLASS_GRANTED = "break_glass_granted"  # a notice to the care team (no rea
 MEMO_LIMIT = 2_000_000
 
 
+_NONE: frozenset[Any] = frozenset()
+
+
 class ClientWork:
     """One client's working state. ``full``: entries and visibility are all loaded."""
 
@@ -228,10 +231,14 @@ class Context:
         """The entry's decision signature: exactly what ``decide`` reads of an entry when
         no time is given - its labels apart from author, heading and times, and the
         ``hidden_from`` of the client's restrictions covering it - as a small number."""
-        covering = frozenset(
-            r.hidden_from
-            for r in work.restrictions.values()
-            if r.covers(labels.entry_id, labels.category)
+        covering = (
+            frozenset(
+                r.hidden_from
+                for r in work.restrictions.values()
+                if r.covers(labels.entry_id, labels.category)
+            )
+            if work.restrictions
+            else _NONE
         )
         rest = (
             labels.sector,

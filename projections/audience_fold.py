@@ -5,7 +5,7 @@ See ``audience_core`` for the state this folds into and how decisions are made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -215,22 +215,6 @@ def referral_event(
 
 def relationship_row(rel: CareRelationship) -> tuple[str, str | None, str | None]:
     return (rel.agency_id, rel.practitioner_id, rel.team_id)
-
-
-def clients_of(
-    works: Iterable[ClientWork], practitioner_id: str, agency_id: str, teams: Iterable[str]
-) -> list[ClientWork]:
-    """Working states in which the practitioner (or one of their teams) is involved."""
-    team_set = set(teams)
-    found = []
-    for work in works:
-        if any(g.practitioner_id == practitioner_id for g in work.grants.values()) or any(
-            r.practitioner_id == practitioner_id
-            or (r.agency_id == agency_id and r.team_id is not None and r.team_id in team_set)
-            for r in work.relationships.values()
-        ):
-            found.append(work)
-    return found
 
 
 # --- dispatch ---------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from projections.audience_fold import (
     REGISTERED,
     apply,
     apply_directory,
-    clients_of,
     ensure_audiences,
     recompute,
     regroup,
@@ -178,19 +177,12 @@ class AudienceViewsProjection:
         self, tx: Tx, affected: tuple[str, str, frozenset[str]], position: int, out: Changes
     ) -> None:
         """Check the audiences of every client the practitioner (or their teams) is
-        involved with. Unwritten relationships are all in cached working states, so the
-        table and the cache together find every such client."""
+        involved with (found in the projection's own relationship table)."""
         assert self._ctx is not None
         practitioner_id, agency_id, teams = affected
-        nos = set(self.store.involved_client_nos(tx, practitioner_id, agency_id, teams))
-        nos.update(
-            w.no for w in clients_of(self._cache.values(), practitioner_id, agency_id, teams)
-        )
-        if not nos:
-            return
-        if any(n not in self._by_no or not self._by_no[n].full for n in nos):
-            self._flush(tx, out)  # loading reads the tables: they must hold the batch so far
-        for work in self._works(tx, sorted(nos)):
+        self._flush(tx, out)  # so the tables hold every relationship (and entry) seen so far
+        nos = self.store.involved_client_nos(tx, practitioner_id, agency_id, teams)
+        for work in self._works(tx, nos):
             ensure_audiences(work, position, self._ctx, out)
             out.clients[work.no] = work
 

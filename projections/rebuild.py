@@ -17,7 +17,7 @@ from projections.framework import Projection, reset
 from projections.runner import EventLogSource, Progress, ProjectionRunner
 from projections.settings import ProjectionSettings
 
-REBUILD_PAGE_SIZE = 5000
+REBUILD_PAGE_SIZE = 20_000
 
 
 @dataclass(frozen=True)

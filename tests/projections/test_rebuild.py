@@ -65,7 +65,7 @@ def test_a_rebuilt_view_equals_the_incrementally_maintained_one(
     def follow(done: int, total: int) -> None:
         runner.run_once()  # keep up as the history is written, a page at a time
 
-    report = generate(app, Spec(events=10_500, clients=90, active=25, save_every=250), follow)
+    report = generate(app, Spec(events=10_500, clients=90, active=25, save_every=250, churn=6), follow)
     runner.catch_up()
     counts = report.counts
     assert report.events >= 10_000
