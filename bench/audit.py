@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/audit.py [--backend sqlite|postgres|both] [--events 50000]
         [--accesses 50000] [--client-events 1000] [--reconstructions 300]
-        [--parts chains,reconstruct,writes]
+        [--parts chains,reconstruct,writes,overhead] [--requests 3000] [--concurrency 8]
 
 For each backend, on a fresh store:
 
@@ -19,6 +19,12 @@ For each backend, on a fresh store:
    the client's stream alone. Target: p99 < 100 ms.
 3. Access-log writes: the latency a read waits for its access record to be durable
    (``AccessLogWriter.record``), one reader and 8 concurrent readers (group commit).
+4. Audit write overhead on the API read path: the curated-slice query of
+   ``bench/api.py`` (a client with 20 entries from three agencies) served by one
+   uvicorn worker (a separate process, pinned to one core) through ``POST /graphql``,
+   alternately with ``POST /graphql-unaudited`` - the very same handler (token,
+   directory check, read repository, GraphQL execution) with an access-log writer
+   that writes nothing - in rounds, same run; req/s, p50/p99 and their ratio.
 
 PostgreSQL: ``CARERECORD_BENCH_POSTGRES_URL`` (default the local test database); a
 fresh schema is created and dropped.
@@ -27,6 +33,8 @@ fresh schema is created and dropped.
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib.util
 import os
 import random
 import statistics
@@ -40,9 +48,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 import psycopg
+from fastapi import Request, Response
 from psycopg import sql
 
 from carerecord.access_log import AccessLog, AccessLogWriter, AccessRecord, access_digest
@@ -69,6 +80,10 @@ from carerecord.vocab import (
     Sensitivity,
     ViewerKind,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
+    sys.path[0] = str(ROOT)  # run as a script: ``api`` is our package, not bench/api.py
 
 PG_URL = os.environ.get(
     "CARERECORD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
@@ -501,8 +516,28 @@ def bench_reconstruction(backend: str, events: int, count: int) -> None:
                 f"one client): p50 {percentile(warm, 0.5):.1f} ms, "
                 f"p99 {percentile(warm, 0.99):.1f} ms"
             )
+            bench_index(settings, app, accesses)
         finally:
             app.close()
+
+
+def bench_index(settings: Settings, app: CareRecord, accesses: list[AccessRecord]) -> None:
+    """The audit projections (access index with entry-level bases, read and flow figures)
+    over the recorded reads, rebuilt from the access log."""
+    from projections.audit_registry import rebuild_audit
+
+    dbs = Databases(settings)
+    try:
+        AccessLog(dbs.access).append(accesses)
+        fresh = rebuild_audit(app, dbs.access)
+        again = rebuild_audit(app, dbs.access)
+        print(
+            f"  audit index and read figures over those {fresh.events} reads: "
+            f"{fresh.events_per_second:,.0f} records/s from a cold engine, "
+            f"{again.events_per_second:,.0f} records/s rebuilt again"
+        )
+    finally:
+        dbs.close()
 
 
 # --- 3. access-log writes -----------------------------------------------------------------
@@ -563,6 +598,169 @@ def bench_access_writes(backend: str, per_thread: int = 300) -> None:
             dbs.close()
 
 
+# --- 4. audit write overhead on the API read path ------------------------------------------
+
+
+@functools.cache
+def _bench_api() -> Any:
+    """bench/api.py (its store, settings and load generator), loaded under another name:
+    ``api`` is our package."""
+    spec = importlib.util.spec_from_file_location("bench_api", Path(__file__).with_name("api.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_api"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Unwritten:
+    """An access-log writer that writes nothing (the unaudited comparison only)."""
+
+    def record_many(self, records: list[AccessRecord]) -> list[int]:
+        return list(range(1, len(records) + 1))
+
+
+def _overhead_settings(backend: str, schema: str, data: Path) -> Settings:
+    if backend == "postgres":
+        settings: Settings = _bench_api().settings_for(schema, data)
+        return settings
+    return Settings(data_dir=data, identifier_key=b"b" * 32)
+
+
+def serve_api(backend: str, schema: str, data: str, keys: str, port: str) -> None:
+    """The server process: the real app, plus the same handler without the audit write."""
+    from dataclasses import replace as copy
+
+    import uvicorn
+    from fastapi.concurrency import run_in_threadpool
+
+    from api.app import create_app
+    from api.graphql.http import execute
+
+    if os.environ.get("BENCH_PIN_SERVER") and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(os.environ["BENCH_PIN_SERVER"])})
+    bench_api = _bench_api()
+    settings = _overhead_settings(backend, schema, Path(data))
+    app = create_app(settings, bench_api.api_settings_from(Path(keys)))
+
+    async def unaudited(request: Request) -> Response:
+        services = request.app.state.services
+        quiet = copy(services, access_writer=_Unwritten())
+        body = orjson.loads(await request.body())
+        response: Response = await run_in_threadpool(
+            execute,
+            quiet,
+            request.app.state.schema,
+            authorization=request.headers.get("authorization"),
+            request_id=request.state.request_id,
+            query=body["query"],
+            variables=body.get("variables"),
+            operation_name=None,
+        )
+        return response
+
+    app.add_api_route("/graphql-unaudited", unaudited, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", lifespan="on")
+
+
+def bench_overhead(backend: str, requests: int, concurrency: int, rounds: int) -> None:
+    import asyncio
+    import signal
+    import subprocess
+
+    from api.tokens import TokenIssuer
+
+    bench_api = _bench_api()
+    schema = f"bench_ovh_{uuid.uuid4().hex[:10]}"
+    pg = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
+    if backend == "postgres":
+        assert pg is not None
+        with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    server = None
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            data, keys = Path(tmp) / "data", Path(tmp) / "keys"
+            keys.mkdir()
+            settings = _overhead_settings(backend, schema, data)
+            client = bench_api.build(settings, 20)
+            bench_api.api_settings(keys)
+            port = bench_api._free_port()
+            env = dict(os.environ)
+            if affinity is not None and len(affinity) > 1:
+                env["BENCH_PIN_SERVER"] = "0"  # the server gets a core; the load another
+                os.sched_setaffinity(0, {1})
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--serve-api",
+                    backend,
+                    schema,
+                    str(data),
+                    str(keys),
+                    str(port),
+                ],
+                env=env,
+            )
+            bench_api._wait_ready(port)
+            app = open_care_record(settings)
+            try:
+                token = TokenIssuer(bench_api.api_settings_from(keys)).for_practitioner(
+                    app, "nurse-a", ttl=timedelta(hours=1)
+                )
+            finally:
+                app.close()
+            body = orjson.dumps({"query": bench_api.QUERY, "variables": {"id": client}})
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            audited = bench_api.http_request("POST", "/graphql", body, headers)
+            unaudited = bench_api.http_request("POST", "/graphql-unaudited", body, headers)
+
+            async def measure() -> dict[str, Any]:
+                for request in (audited, unaudited):  # pools, caches, prepared statements
+                    await bench_api.load("warm-up", port, request, 300, 15, concurrency)
+                per_round = max(1, requests // rounds)
+                runs: dict[str, list[Any]] = {"audited": [], "unaudited": []}
+                for _ in range(rounds):
+                    for name, request in (("audited", audited), ("unaudited", unaudited)):
+                        runs[name].append(
+                            await bench_api.load(name, port, request, per_round, 30, concurrency)
+                        )
+                return {name: bench_api.merge(results) for name, results in runs.items()}
+
+            log = AccessLog(Databases(settings).access)
+            before = log.head()[0]
+            results = asyncio.run(measure())
+            written = log.head()[0] - before
+            a, u = results["audited"], results["unaudited"]
+            print(
+                f"  API read path, curated slice of 20 entries, one uvicorn worker, "
+                f"{concurrency} connections, {rounds} alternating rounds:"
+            )
+            for label, r in (("with the access-log write", a), ("without it", u)):
+                print(
+                    f"    {label:<26} {len(r.latencies):>6} requests {r.rps:>7,.0f} req/s  "
+                    f"p50 {r.pct(0.5):6.2f} ms  p99 {r.pct(0.99):6.2f} ms  errors {r.errors}"
+                )
+            print(
+                f"    audit overhead: throughput x{u.rps / a.rps:.2f} without it; "
+                f"p50 +{a.pct(0.5) - u.pct(0.5):.2f} ms, p99 +{a.pct(0.99) - u.pct(0.99):.2f} ms "
+                f"with it; access records written {written} (audited requests "
+                f"{len(a.latencies) + 300})"
+            )
+        finally:
+            if server is not None:
+                server.send_signal(signal.SIGINT)
+                server.wait(timeout=30)
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
+            if backend == "postgres" and pg is not None:
+                with psycopg.connect(pg.conninfo(), autocommit=True) as conn:
+                    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
@@ -571,9 +769,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-events", type=int, default=1_000)
     parser.add_argument("--reconstructions", type=int, default=300)
     parser.add_argument(
-        "--parts", default="chains,reconstruct,writes", help="which parts to run (comma list)"
+        "--parts",
+        default="chains,reconstruct,writes,overhead",
+        help="which parts to run (comma list)",
     )
+    parser.add_argument("--requests", type=int, default=3000, help="overhead: per endpoint")
+    parser.add_argument("--concurrency", type=int, default=8, help="overhead: connections")
+    parser.add_argument("--rounds", type=int, default=3, help="overhead: alternating rounds")
+    parser.add_argument("--serve-api", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_api:
+        serve_api(*args.serve_api)
+        return
     parts = set(args.parts.split(","))
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
@@ -585,6 +792,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_reconstruction(backend, args.client_events, args.reconstructions)
         if "writes" in parts:
             bench_access_writes(backend)
+        if "overhead" in parts:
+            bench_overhead(backend, args.requests, args.concurrency, args.rounds)
 
 
 if __name__ == "__main__":

@@ -170,8 +170,10 @@ class ReadDetails:
             roles = frozenset(Role(r) for r in access.roles)
         except ValueError:
             return {}
-        self.engine.protocols.refresh()
         adopted = self.engine.protocols.version(protocol_version)
+        if adopted is None:  # adopted since we last looked (versions never change)
+            self.engine.protocols.refresh()
+            adopted = self.engine.protocols.version(protocol_version)
         if adopted is None:
             return {}
         record = self._state_at(cid, client, version)
@@ -189,14 +191,34 @@ class ReadDetails:
         standing = relationship_for(
             viewer, str(cid), moment.relationships, moment.grants, access.at
         )
+        # Entries the policy cannot tell apart decide alike: decide each kind once. The
+        # policy reads an entry's labels except author, heading and times, and its id only
+        # for restrictions naming it.
+        named = {r.entry_id for r in state.restrictions if r.entry_id is not None}
+        memo: dict[tuple[object, ...], str | None] = {}
         found: dict[str, str] = {}
         for entry_id, _ in access.items:
             labels = client.labels.get(entry_id)
             if labels is None:
                 continue
-            decision = decide(viewer, purpose, labels, state, standing, adopted.protocol, access.at)
-            if decision.allowed and decision.basis is not None:
-                found[entry_id] = decision.basis
+            key = (
+                labels.agency_id,
+                labels.sector,
+                labels.profession,
+                labels.category,
+                labels.sensitivity,
+                labels.lawful_basis,
+                labels.subject_access_exemption,
+                entry_id if entry_id in named else None,
+            )
+            if key not in memo:
+                decision = decide(
+                    viewer, purpose, labels, state, standing, adopted.protocol, access.at
+                )
+                memo[key] = decision.basis if decision.allowed else None
+            basis = memo[key]
+            if basis is not None:
+                found[entry_id] = basis
         return found
 
     def _state_at(self, cid: UUID, client: _Client, version: int) -> Any:
