@@ -133,8 +133,8 @@ class Changes:
 
     new_entries: dict[tuple[int, int], EntryState] = field(default_factory=dict)
     updated_entries: dict[tuple[int, int], tuple[EntryState, bool]] = field(default_factory=dict)
-    # (client_no, audience_id, entry_no) -> (present before the batch, present now)
-    visible: dict[tuple[int, int, int], tuple[bool, bool]] = field(default_factory=dict)
+    # (client_no, audience_id) whose visible set changed: their view row is rewritten
+    views: set[tuple[int, int]] = field(default_factory=set)
     client_audiences: list[tuple[int, int]] = field(default_factory=list)
     relationships: dict[str, tuple[int, str, str | None, str | None] | None] = field(
         default_factory=dict
@@ -142,15 +142,15 @@ class Changes:
     feed: list[tuple[int, int, int, int, str, int | None, str | None]] = field(default_factory=list)
     clients: dict[int, ClientWork] = field(default_factory=dict)
 
-    def show(self, client: int, audience: int, entry: int, now: bool, before: bool) -> None:
-        key = (client, audience, entry)
-        origin = self.visible[key][0] if key in self.visible else before
-        self.visible[key] = (origin, now)
+    def show(self, work: ClientWork, audience: int) -> None:
+        """The client's view for ``audience`` changed (rewritten when the batch is written)."""
+        self.views.add((work.no, audience))
+        self.clients[work.no] = work
 
     def clear(self) -> None:
         self.new_entries.clear()
         self.updated_entries.clear()
-        self.visible.clear()
+        self.views.clear()
         self.client_audiences.clear()
         self.relationships.clear()
         self.feed.clear()
@@ -160,7 +160,7 @@ class Changes:
         return bool(
             self.new_entries
             or self.updated_entries
-            or self.visible
+            or self.views
             or self.client_audiences
             or self.relationships
             or self.feed

@@ -90,13 +90,13 @@ def new_entry(work: ClientWork, event: Any, position: int, ctx: Context, out: Ch
     client = work.no
     out.new_entries[(client, entry_no)] = state
     kind = ALERT_RAISED if state.kind == ALERT else SHARED
-    visible, shown, feed, seqs = work.visible, out.visible, out.feed, ctx.feed_seq
+    visible, views, feed, seqs = work.visible, out.views, out.feed, ctx.feed_seq
     for audience, in_feed in _shown_to(work, sig, labels, ctx):
         seen = visible.get(audience)
         if seen is None:
             seen = visible[audience] = set()
         seen.add(entry_no)
-        shown[(client, audience, entry_no)] = (False, True)  # a new entry: not stored yet
+        views.add((client, audience))
         if in_feed:
             seq = seqs[audience] + 1
             seqs[audience] = seq
@@ -129,7 +129,7 @@ def changed_entry(
             continue
         if kind == RECALLED:
             seen.discard(entry_no)
-            out.show(work.no, audience, entry_no, False, True)
+            out.show(work, audience)
         if ctx.audience_keys[audience].in_feed:
             ctx.emit(out, audience, position, work.no, kind, entry_no, None)
 
@@ -148,9 +148,10 @@ def recompute(work: ClientWork, position: int, ctx: Context, out: Changes) -> No
             shown_to[sig].append((audience, in_feed))
         changed = shown.symmetric_difference(seen)
         work.visible[audience] = shown
+        if changed:
+            out.show(work, audience)
         for entry_no in sorted(changed):
             now = entry_no in shown
-            out.show(work.no, audience, entry_no, now, not now)
             if in_feed:
                 ctx.emit(
                     out, audience, position, work.no, SHARED if now else RECALLED, entry_no, None
@@ -178,8 +179,8 @@ def ensure_audiences(work: ClientWork, position: int, ctx: Context, out: Changes
         for sig in allowed:
             added.setdefault(sig, []).append((audience, key.in_feed))
         work.visible[audience] = shown
+        out.show(work, audience)
         for entry_no in sorted(shown):
-            out.show(work.no, audience, entry_no, True, False)
             if key.in_feed:
                 ctx.emit(out, audience, position, work.no, SHARED, entry_no, None)
     # Keep the cached decisions of signatures still present, with the new audiences added.

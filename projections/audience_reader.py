@@ -9,7 +9,7 @@ from typing import Any
 
 from carerecord.db import Tx
 from carerecord.slice import EntryState
-from projections.audience_store import META_COLUMNS, entry_from_row
+from projections.audience_store import META_COLUMNS, entry_from_row, unpack_entries
 from projections.audiences import AudienceKey
 from projections.reading import PostgresReader, SQLiteReader, ViewReader
 
@@ -93,15 +93,29 @@ class AudienceViewReader(ViewReader):
             if client is None:
                 return ViewSnapshot(None, 0, protocol_version, ())
             client_no, version = int(client[0]), int(client[1])
-            if audience is None:
+            seen = self._seen(tx, client_no, audience)
+            if not seen:
                 return ViewSnapshot(client_no, version, protocol_version, ())
             rows = tx.fetchall(
-                f"SELECT {_ENTRY_SELECT} FROM av_visible v JOIN av_entries e "
-                "ON e.client_no = v.client_no AND e.entry_no = v.entry_no "
-                "WHERE v.client_no = ? AND v.audience_id = ? AND e.in_error = 0",
-                (client_no, audience),
+                f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ?", (client_no,)
             )
-        return ViewSnapshot(client_no, version, protocol_version, tuple(_entry(r)[1] for r in rows))
+        entries = (_entry(r) for r in rows)
+        return ViewSnapshot(
+            client_no,
+            version,
+            protocol_version,
+            tuple(s for n, s in entries if n in seen and not s.in_error),
+        )
+
+    @staticmethod
+    def _seen(tx: Tx, client_no: int, audience: int | None) -> frozenset[int]:
+        if audience is None:
+            return frozenset()
+        value = tx.scalar(
+            "SELECT entries FROM av_visible WHERE client_no = ? AND audience_id = ?",
+            (client_no, audience),
+        )
+        return frozenset() if value is None else frozenset(unpack_entries(value))
 
     def entry(
         self, client_id: str, entry_id: str, key: AudienceKey
@@ -109,23 +123,15 @@ class AudienceViewReader(ViewReader):
         """One entry of the client (whatever its visibility) and whether ``key`` sees it."""
         with self.db.snapshot() as tx:
             row = tx.fetchone(
-                f"SELECT {_ENTRY_SELECT} FROM av_entries e JOIN av_clients c "
+                f"SELECT e.client_no, {_ENTRY_SELECT} FROM av_entries e JOIN av_clients c "
                 "ON c.client_no = e.client_no WHERE c.client_id = ? AND e.entry_id = ?",
                 (client_id, entry_id),
             )
             if row is None:
                 return None, False
-            entry_no, state = _entry(row)
-            audience = self.audience_id(key, tx)
-            seen = audience is not None and (
-                tx.scalar(
-                    "SELECT 1 FROM av_visible v JOIN av_clients c ON c.client_no = v.client_no "
-                    "WHERE c.client_id = ? AND v.audience_id = ? AND v.entry_no = ?",
-                    (client_id, audience, entry_no),
-                )
-                is not None
-            )
-        return state, seen
+            entry_no, state = _entry(row[1:])
+            seen = self._seen(tx, int(row[0]), self.audience_id(key, tx))
+        return state, entry_no in seen
 
     def feed_rows(self, audience_id: int, after: int, limit: int) -> list[FeedRow]:
         with self.db.snapshot() as tx:
@@ -153,16 +159,8 @@ class AudienceViewReader(ViewReader):
                 f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ? AND {cond}",
                 (client_no, *params),
             )
-            cond_v, params_v = self.any_of("entry_no", sorted(set(entry_nos)))
-            seen = {
-                int(r[0])
-                for r in tx.fetchall(
-                    "SELECT entry_no FROM av_visible WHERE client_no = ? AND audience_id = ? "
-                    f"AND {cond_v}",
-                    (client_no, audience_id, *params_v),
-                )
-            }
-        return int(version or 0), dict(_entry(r) for r in rows), seen
+            seen = self._seen(tx, client_no, audience_id)
+        return int(version or 0), dict(_entry(r) for r in rows), set(seen & set(entry_nos))
 
 
 class SQLiteAudienceViewReader(SQLiteReader, AudienceViewReader):

@@ -6,6 +6,7 @@ One interface, two implementations: they differ in how rows are bulk-inserted
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -55,6 +56,17 @@ ENTRY_COLUMNS = (
 )
 META_COLUMNS = tuple(c for c in ENTRY_COLUMNS if c != "text")
 FEED_COLUMNS = ("audience_id", "seq", "position", "client_no", "kind", "entry_no", "subject")
+
+
+def pack_entries(entry_nos: Iterable[int]) -> bytes:
+    """A view's entry numbers as stored: sorted unsigned 32-bit little-endian integers."""
+    ordered = sorted(entry_nos)
+    return struct.pack(f"<{len(ordered)}I", *ordered)
+
+
+def unpack_entries(data: Any) -> tuple[int, ...]:
+    raw = bytes(data)
+    return struct.unpack(f"<{len(raw) // 4}I", raw)
 
 
 def _feed_key(row: tuple[Any, ...]) -> tuple[int, int]:
@@ -177,7 +189,8 @@ class AudienceStore(ABC):
         return ctx, next_no
 
     def load_clients(self, tx: Tx, column: str, keys: Sequence[Any]) -> list[ClientWork]:
-        """Working states (not ``full``) by ``client_id`` or ``client_no``."""
+        """Working states by ``client_id`` or ``client_no``: their sharing state, audiences
+        and views, but not their entries (not ``full``)."""
         works: dict[int, ClientWork] = {}
         for part in chunks(list(keys)):
             rows = tx.fetchall(
@@ -196,13 +209,19 @@ class AudienceStore(ABC):
                 tuple(part),
             ):
                 works[int(no)].audiences.add(int(audience))
+            for no, audience, entries in tx.fetchall(
+                "SELECT client_no, audience_id, entries FROM av_visible "
+                f"WHERE client_no IN ({placeholders(len(part))})",
+                tuple(part),
+            ):
+                works[int(no)].visible[int(audience)] = set(unpack_entries(entries))
         return list(works.values())
 
     def load_full(self, tx: Tx, works: Iterable[ClientWork]) -> None:
-        """Load every entry (without text) and what each audience sees."""
+        """Load every entry (without text); views were loaded with the working state."""
         by_no = {w.no: w for w in works if not w.full}
         for work in by_no.values():
-            work.entries, work.entry_no, work.visible = {}, {}, {}
+            work.entries, work.entry_no = {}, {}
         cols = ", ".join(META_COLUMNS)
         for part in chunks(sorted(by_no)):
             marks = placeholders(len(part))
@@ -213,12 +232,6 @@ class AudienceStore(ABC):
                 state = entry_from_row(row[2:])
                 work.entries[state.labels.entry_id] = state
                 work.entry_no[state.labels.entry_id] = int(row[1])
-            for no, audience, entry in tx.fetchall(
-                "SELECT client_no, audience_id, entry_no FROM av_visible "
-                f"WHERE client_no IN ({marks})",
-                tuple(part),
-            ):
-                by_no[int(no)].visible.setdefault(int(audience), set()).add(int(entry))
         for work in by_no.values():
             work.full = True
 
@@ -347,20 +360,16 @@ class AudienceStore(ABC):
             )
 
     def _write_visible(self, tx: Tx, out: Changes) -> None:
-        adds, removes = [], []
-        for key, (before, now) in out.visible.items():
-            if now and not before:
-                adds.append(key)
-            elif before and not now:
-                removes.append(key)
-        if removes:
+        rows = [
+            (client, audience, pack_entries(out.clients[client].visible[audience]))
+            for client, audience in sorted(out.views)
+        ]
+        if rows:
             tx.executemany(
-                "DELETE FROM av_visible WHERE client_no = ? AND audience_id = ? AND entry_no = ?",
-                sorted(removes),
+                "INSERT INTO av_visible (client_no, audience_id, entries) VALUES (?, ?, ?) "
+                "ON CONFLICT (client_no, audience_id) DO UPDATE SET entries = excluded.entries",
+                rows,
             )
-        if adds:
-            adds.sort()
-            self.insert(tx, "av_visible", ("client_no", "audience_id", "entry_no"), adds)
 
     def _write_context(self, tx: Tx, ctx: Context) -> None:
         values = []

@@ -151,7 +151,7 @@ class AudienceViewsProjection:
                 break
             cached -= len(work.entries)
             work.full = False
-            work.entries, work.entry_no, work.visible = {}, {}, {}
+            work.entries, work.entry_no = {}, {}
             work.sig, work.groups = {}, {}
 
     def _works(self, tx: Tx, client_nos: Sequence[int]) -> list[ClientWork]:

@@ -65,7 +65,9 @@ def test_a_rebuilt_view_equals_the_incrementally_maintained_one(
     def follow(done: int, total: int) -> None:
         runner.run_once()  # keep up as the history is written, a page at a time
 
-    report = generate(app, Spec(events=10_500, clients=90, active=25, save_every=250, churn=6), follow)
+    report = generate(
+        app, Spec(events=10_500, clients=90, active=25, save_every=250, churn=6), follow
+    )
     runner.catch_up()
     counts = report.counts
     assert report.events >= 10_000
@@ -75,7 +77,7 @@ def test_a_rebuilt_view_equals_the_incrementally_maintained_one(
         assert counts.get(kind, 0) > 0, kind
     assert counts["consent"] > counts["client"]  # granted again after withdrawals
     incremental = dump(databases.views)
-    assert len(incremental["av_visible"]) > 10_000
+    assert len(incremental["av_visible"]) > 500  # (client, audience) views
     assert len(incremental["av_feed"]) > 10_000
 
     rebuilt_report = rebuild(app, databases.views, ProjectionSettings())
