@@ -137,3 +137,27 @@ def test_an_unknown_access_id_is_a_coded_refusal(gov: GovStack, scene: dict[str,
         "INVALID_INPUT",
     }
     assert GP.practitioner_id not in str(body)
+
+
+def test_reads_that_are_not_whole_slices_are_not_replayed_as_if_they_were(
+    gov: GovStack, scene: dict[str, Any]
+) -> None:
+    client = scene["client"]
+    mark = gov.access_head()
+    gov.gql(
+        gov.token(NURSE),
+        "query($c: ID!) { involvement(clientId: $c) { agencies { agencyCode } } }",
+        c=client,
+    )
+    gov.get("/feed?limit=100", gov.agency_token(NURSE.agency_id))
+    records = [r for r in gov.access_records(after=mark) if r.client_id == client]
+    assert {r.action for r in records} == {"involvement.read", "feed.page"}
+    for record in records:
+        replay = gov.gql(gov.token(AUDITOR), QUERIES["reconstructAccess"], a=record.access_id)
+        assert replay["reconstructAccess"]["outcome"] == "NOT_RECONSTRUCTIBLE"
+    reason = gov.gql(
+        gov.token(AUDITOR),
+        "query($a: ID!) { reconstructAccess(accessId: $a) { reason } }",
+        a=records[0].access_id,
+    )
+    assert reason["reconstructAccess"]["reason"] == "not_a_slice_read"
