@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from api.audit import access_record, identity_hash
@@ -220,13 +220,18 @@ def render_html(document: dict[str, Any], zone: tzinfo) -> str:
         at = datetime.fromisoformat(value).astimezone(zone)
         return f"{at.day} {at:%B %Y}"
 
+    def born(value: str) -> str:
+        birth = date.fromisoformat(value)
+        return f"{birth.day} {birth:%B %Y}"
+
     person = document["person"]
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Your record - {e(person['given_name'])} {e(person['family_name'])}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>Your shared care record: {e(person['given_name'])} {e(person['family_name'])}</h1>",
-        f"<p class='meta'>Date of birth {e(person['date_of_birth'])}. {e(document['partnership'])}."
+        f"<p class='meta'>Date of birth {e(born(person['date_of_birth']))}. "
+        f"{e(document['partnership'])}."
         f" Printed copy made on {e(day(document['generated_at']))}.</p>",
         f"<h2>What is held about you ({len(document['held'])} entries)</h2>",
     ]
