@@ -41,6 +41,7 @@ from projections.audit_index import AccessQuery, IndexedAccess, access_index_rea
 from projections.audit_settings import GovernanceSettings
 from projections.audit_usage import usage_report
 from projections.results import BreakGlassNotice
+from projections.rows import ts
 
 INDEX = "audit.index"
 RECONSTRUCT = "audit.reconstruct"
@@ -623,7 +624,7 @@ class GovernanceQueries:
         end = None
         if page:
             last = page[-1]
-            end = seal_cursor(context, QUEUE_CURSOR, [last.granted_at.isoformat(), last.grant_id])
+            end = seal_cursor(context, QUEUE_CURSOR, [ts(last.granted_at), last.grant_id])
         return BreakGlassReviewPage(
             items=items,
             page_info=PageInfo(end_cursor=end, has_next_page=more),

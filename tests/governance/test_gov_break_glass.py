@@ -227,3 +227,27 @@ def test_only_information_governance_officers_review_and_read_the_queue(
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "NOT_PERMITTED"
     assert REASON not in str(body)
+
+
+def test_the_queue_pages_oldest_first_without_repeats(gov: GovStack) -> None:
+    clients = [register(gov.app, family_name=f"Queue{i}") for i in range(3)]
+    for client in clients:
+        gov.app.break_glass(POLICE.caller, client, reason=REASON)
+        gov.clock.advance(seconds=1)
+    gov.wait_for_views()
+    token = gov.token(POLICE_IG)
+    page = """query($after: String) { breakGlassReviewQueue(first: 2, after: $after) {
+        items { clientId grantedAt } pageInfo { endCursor hasNextPage } } }"""
+    seen: list[dict[str, Any]] = []
+    after = None
+    while True:
+        got = gov.gql(token, page, after=after)["breakGlassReviewQueue"]
+        seen += got["items"]
+        if not got["pageInfo"]["hasNextPage"]:
+            break
+        after = got["pageInfo"]["endCursor"]
+    mine = [i["clientId"] for i in seen if i["clientId"] in clients]
+    assert mine == clients
+    assert [i["grantedAt"] for i in seen] == sorted(i["grantedAt"] for i in seen)
+    foreign = gov.post(gov.token(HEALTH_IG), page, after=after)
+    assert foreign["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
