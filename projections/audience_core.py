@@ -18,7 +18,7 @@ history are the same however it is split into batches (rebuilds reproduce them).
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +54,8 @@ class ClientWork:
     __slots__ = (
         "audiences",
         "client_id",
+        "consent_id",
         "consents",
-        "coverage",
         "entries",
         "entry_no",
         "full",
@@ -98,7 +98,7 @@ class ClientWork:
         self.state_dirty = new
         self.version_dirty = False
         self.sharing_state: SharingState | None = None
-        self.coverage: dict[tuple[int, str], int] = {}
+        self.consent_id: int | None = None
         self.shown_to: dict[int, tuple[tuple[int, bool], ...]] = {}
         self.shown_epoch = 0
 
@@ -111,7 +111,7 @@ class ClientWork:
 
     def sharing_changed(self) -> None:
         self.sharing_state = None
-        self.coverage = {}
+        self.consent_id = None
         self.shown_to = {}
 
     def group(self, entry_no: int, labels: Labels, sig: int | None) -> None:
@@ -188,6 +188,8 @@ class Context:
         self.epoch = 1
         self._memo: dict[Hashable, bool] = {}
         self._signatures: dict[Hashable, int] = {}
+        self._consent_sets: dict[Hashable, int] = {}
+        self._coverage: dict[tuple[int, int, str], int] = {}
         self._groups: dict[tuple[str, int], int] = {}
         self._group_parts: list[tuple[str, int]] = []
 
@@ -296,11 +298,16 @@ class Context:
             self._memo[memo_key] = found
         return found
 
-    @staticmethod
-    def coverage(work: ClientWork, audience: int, key: AudienceKey, category: str) -> int:
-        """2: a refusal covers (category, audience, purpose); 1: only a grant; 0: neither."""
-        cache_key = (audience, category)
-        found = work.coverage.get(cache_key)
+    def coverage(self, work: ClientWork, audience: int, key: AudienceKey, category: str) -> int:
+        """2: a refusal covers (category, audience, purpose); 1: only a grant; 0: neither.
+
+        Shared by every client with the same consent decisions (by decision and scope)."""
+        consents = work.consent_id
+        if consents is None:
+            sig = frozenset((c.decision, c.scope) for c in work.consents.values())
+            consents = work.consent_id = self._consent_sets.setdefault(sig, len(self._consent_sets))
+        cache_key = (consents, audience, category)
+        found = self._coverage.get(cache_key)
         if found is None:
             viewer = key.viewer()
             found = 0
@@ -312,8 +319,33 @@ class Context:
                         found = 2
                         break
                     found = 1
-            work.coverage[cache_key] = found
+            self._coverage[cache_key] = found
         return found
+
+    def shown_to(
+        self, work: ClientWork, sig: int, labels: Labels, audiences: Iterable[int]
+    ) -> tuple[tuple[int, bool], ...]:
+        """Of ``audiences`` (in order), those that may see entries with signature ``sig``,
+        with whether each has a feed - ``allowed`` for many audiences at once."""
+        keys = self.audience_keys
+        memo = self._memo
+        agency, part = self._group_parts[sig]
+        category = labels.category
+        found: list[tuple[int, bool]] = []
+        for audience in audiences:
+            key = keys[audience]
+            memo_key = (
+                audience,
+                part,
+                agency == key.agency_id,
+                self.coverage(work, audience, key, category),
+            )
+            allowed = memo.get(memo_key)
+            if allowed is None:
+                allowed = self.allowed(audience, sig, labels, work)
+            if allowed:
+                found.append((audience, key.in_feed))
+        return tuple(found)
 
     def relevant(self, work: ClientWork) -> set[AudienceKey]:
         return relevant_audiences(

@@ -67,13 +67,7 @@ def _shown_to(
         work.shown_to, work.shown_epoch = {}, ctx.epoch
     found = work.shown_to.get(sig)
     if found is None:
-        keys = ctx.audience_keys
-        found = tuple(
-            (audience, keys[audience].in_feed)
-            for audience in sorted(work.audiences)
-            if ctx.allowed(audience, sig, labels, work)
-        )
-        work.shown_to[sig] = found
+        found = work.shown_to[sig] = ctx.shown_to(work, sig, labels, sorted(work.audiences))
     return found
 
 
