@@ -104,7 +104,8 @@ def rebuild_command(
             TimeRemainingColumn(),
             console=console,
         ) as bar:
-            task = bar.add_task(view or "all views", total=None)
+            head = int(app.recorder.max_notification_id() or 0)
+            task = bar.add_task(view or "all views", total=head)
 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)

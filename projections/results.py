@@ -10,94 +10,36 @@ needs to replay the read exactly: the client's stream version the view reflected
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
-from uuid import uuid4
-
-import orjson
+from typing import Any
 
 from carerecord.access_log import AccessRecord
 from carerecord.ids import ClientId
-from carerecord.policy import Decision, ViewerRelationship
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
-from carerecord.vocab import Purpose, RelationshipKind
-
-T = TypeVar("T")
-
-BasisKind = Literal[
-    "care_relationship", "break_glass", "subject_access", "open_referral", "agency_involvement"
-]
-"""Why the caller may read: their own standing (care relationship, break-glass, the client
-themself), an open referral addressed to their agency (involvement index only), or their
-agency's involvement (safeguarding leads' concern summaries)."""
-ReferralDirection = Literal["incoming", "outgoing", "overdue"]
-
-
-@dataclass(frozen=True)
-class ReadBasis:
-    """Why the caller may read this client at all (their standing at the read)."""
-
-    kind: BasisKind
-    relationship_id: str | None = None
-    grant_id: str | None = None
-
-
-def basis_of(standing: ViewerRelationship) -> ReadBasis:
-    """The read basis of a standing towards a client (care, break-glass, self)."""
-    if standing.kind is RelationshipKind.BREAK_GLASS:
-        grant = standing.grant
-        return ReadBasis("break_glass", grant_id=None if grant is None else grant.grant_id)
-    if standing.kind is RelationshipKind.SELF:
-        return ReadBasis("subject_access")
-    return ReadBasis("care_relationship", relationship_id=standing.relationship_id)
-
-
-def _record(
-    *,
-    caller: Viewer,
-    purpose: str,
-    basis: ReadBasis,
-    client_id: str | None,
-    items: tuple[tuple[str, int], ...],
-    response_hash: str,
-    request_id: str,
-    action: str,
-    at: datetime,
-    view_version: int | None,
-    state_version: int | None,
-    protocol_version: int | None,
-    access_id: str | None,
-) -> AccessRecord:
-    return AccessRecord(
-        access_id=access_id or str(uuid4()),
-        at=at,
-        request_id=request_id,
-        action=action,
-        viewer_kind=caller.kind.value,
-        practitioner_id=caller.practitioner_id,
-        agency_id=caller.agency_id,
-        profession=caller.profession,
-        roles=tuple(sorted(r.value for r in caller.roles)),
-        purpose=purpose,
-        basis=basis.kind,
-        client_id=client_id,
-        items=items,
-        response_hash=response_hash,
-        view_version=view_version,
-        state_version=state_version,
-        protocol_version=protocol_version,
-        grant_id=basis.grant_id,
-    )
-
-
-def json_hash(value: Any) -> str:
-    """SHA-256 of the canonical JSON of a non-slice result (involvement, summaries)."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
+from carerecord.vocab import Purpose
+from projections.access import BasisKind, ReadBasis, _record, basis_of, json_hash
+from projections.results_feed import (
+    BreakGlassNotice,
+    FeedClientRead,
+    FeedItem,
+    FeedKind,
+    FeedPage,
+    ProjectionStatus,
+    Readiness,
+)
+from projections.results_lists import (
+    CaseloadItem,
+    ConcernItem,
+    ConcernSummary,
+    Explanation,
+    Page,
+    ReferralDirection,
+    ReferralItem,
+    ReferralStats,
+)
 
 # --- a client's curated slice -----------------------------------------------------------
 
@@ -285,286 +227,36 @@ class Involvement:
         )
 
 
-# --- lists ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list. Pass ``next_after`` back as ``after`` for the next page;
-    ``None`` means there is nothing more (right now)."""
-
-    items: tuple[T, ...]
-    next_after: str | None
-
-
-@dataclass(frozen=True)
-class CaseloadItem:
-    """A client on the caller's (or their team's) caseload."""
-
-    client_id: ClientId
-    given_name: str
-    family_name: str
-    date_of_birth: str
-    relationship_id: str
-    via_team: str | None
-    since: datetime
-
-
-@dataclass(frozen=True)
-class ReferralItem:
-    """A referral between two agencies, as either party sees it."""
-
-    referral_id: str
-    client_id: ClientId
-    from_agency: str
-    to_agency: str
-    category: str
-    urgency: str
-    status: str
-    reason: str
-    sent_by: str
-    sent_at: datetime
-    due_by: datetime
-    acknowledged_at: datetime | None
-    responded_at: datetime | None
-    closed_at: datetime | None
-    overdue: bool
-    response_seconds: float | None
-
-
-@dataclass(frozen=True)
-class ReferralStats:
-    """Response times of the referrals an agency received (or sent)."""
-
-    agency_id: str
-    direction: Literal["incoming", "outgoing"]
-    total: int
-    open: int
-    overdue: int
-    responded: int
-    median_response_seconds: float | None
-    p90_response_seconds: float | None
-
-
-@dataclass(frozen=True)
-class ConcernItem:
-    """One alert or safeguarding entry about the client. ``kind`` and ``severity`` are
-    shown only when the policy lets the caller see the entry itself."""
-
-    entry_id: str
-    agency_id: str
-    occurred_at: datetime
-    resolved: bool
-    kind: str | None
-    severity: str | None
-
-
-@dataclass(frozen=True)
-class ConcernSummary:
-    """Concerns about one client across agencies; ``flagged`` when several agencies
-    raised concerns within the configured window."""
-
-    client_id: ClientId
-    flagged: bool
-    window_days: int
-    agencies: tuple[str, ...]
-    concern_count: int
-    open_count: int
-    first_at: datetime | None
-    last_at: datetime | None
-    concerns: tuple[ConcernItem, ...]
-    state_version: int = 0
-    protocol_version: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "client_id": str(self.client_id),
-            "flagged": self.flagged,
-            "agencies": list(self.agencies),
-            "concerns": [
-                [c.entry_id, c.agency_id, c.occurred_at.isoformat(), c.resolved, c.kind]
-                for c in self.concerns
-            ],
-        }
-
-    def access_record(
-        self, caller: Viewer, *, request_id: str, action: str, at: datetime
-    ) -> AccessRecord:
-        """The access record for showing this summary to ``caller`` (a safeguarding lead)."""
-        return _record(
-            caller=caller,
-            purpose=Purpose.SAFEGUARDING.value,
-            basis=ReadBasis("agency_involvement"),
-            client_id=str(self.client_id),
-            items=(),
-            response_hash=json_hash(self.to_json()),
-            request_id=request_id,
-            action=action,
-            at=at,
-            view_version=None,
-            state_version=self.state_version,
-            protocol_version=self.protocol_version,
-            access_id=None,
-        )
-
-
-# --- explanation ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Why the caller can (or cannot) see one entry of a client they are involved with.
-
-    ``decision`` is the sharing policy's read-time ``Decision`` (None if the entry
-    does not exist on this record); ``in_view`` says whether the caller's curated
-    view currently holds the entry (it lags the log by the projection delay).
-    """
-
-    client_id: ClientId
-    entry_id: str
-    purpose: Purpose
-    basis: ReadBasis
-    found: bool
-    in_view: bool
-    decision: Decision | None
-    entered_in_error: bool = False
-
-    @property
-    def visible(self) -> bool:
-        return self.found and self.in_view and self.decision is not None and self.decision.allowed
-
-
-# --- the audience feed ------------------------------------------------------------------
-
-FeedKind = Literal[
-    "entry_shared",
-    "entry_updated",
-    "entry_recalled",
-    "alert_raised",
-    "alert_resolved",
-    "referral_sent",
-    "referral_acknowledged",
-    "referral_accepted",
-    "referral_declined",
-    "referral_closed",
-    "break_glass_granted",
-]
-
-
-@dataclass(frozen=True)
-class BreakGlassNotice:
-    """Someone outside the care team used emergency access to the client: who (agency and
-    profession), when, until when. The reason is for the reviewing officer only."""
-
-    grant_id: str
-    agency_id: str
-    profession: str
-    purpose: str
-    granted_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """One change for the caller's audience. ``event_id`` is stable (also across view
-    rebuilds): use it to de-duplicate. ``entry`` is the entry as the caller may see
-    it now (None for recalls and referral items); ``referral`` for referral items;
-    ``notice`` for break-glass notices."""
-
-    seq: int
-    kind: FeedKind
-    client_id: ClientId
-    event_id: str
-    position: int
-    entry_id: str | None
-    entry: SharedEntry | None
-    referral: ReferralItem | None
-    notice: BreakGlassNotice | None = None
-
-
-@dataclass(frozen=True)
-class FeedClientRead:
-    """What one feed page read of one client rested on (for its access record)."""
-
-    client_id: ClientId
-    basis: ReadBasis
-    state_version: int
-    view_version: int
-    items: tuple[tuple[str, int], ...]
-    entries: tuple[SharedEntry, ...]
-
-
-@dataclass(frozen=True)
-class FeedPage:
-    """Feed items after the cursor; resume from ``next_after`` (a per-audience sequence).
-
-    ``next_after`` always moves past every item scanned, including those filtered
-    out for this caller, so a consumer never loops on items it may not see.
-    """
-
-    caller: Viewer
-    audience: str
-    items: tuple[FeedItem, ...]
-    next_after: int
-    has_more: bool
-    protocol_version: int
-    read_at: datetime
-    reads: tuple[FeedClientRead, ...] = field(default=())
-
-    def access_records(self, *, request_id: str, action: str, at: datetime) -> list[AccessRecord]:
-        """One access record per client whose entries this page returned."""
-        return [
-            _record(
-                caller=self.caller,
-                purpose=Purpose.DIRECT_CARE.value,
-                basis=read.basis,
-                client_id=str(read.client_id),
-                items=read.items,
-                response_hash=slice_hash(read.entries),
-                request_id=request_id,
-                action=action,
-                at=at,
-                view_version=read.view_version,
-                state_version=read.state_version,
-                protocol_version=self.protocol_version,
-                access_id=None,
-            )
-            for read in self.reads
-            if read.items
-        ]
-
-
-# --- readiness --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProjectionStatus:
-    """One projection's progress: its tracking position, how far behind the log it is,
-    and whether it has stopped on an error."""
-
-    name: str
-    position: int
-    lag: int
-    failed: bool
-    error: str | None
-    updated_at: str | None
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """Health of the read side for ``/readyz``: ready when no projection has failed."""
-
-    head: int
-    projections: tuple[ProjectionStatus, ...]
-
-    @property
-    def ready(self) -> bool:
-        return all(not p.failed for p in self.projections)
-
-    @property
-    def max_lag(self) -> int:
-        return max((p.lag for p in self.projections), default=0)
-
-
 def hash_entries(entries: Iterable[SharedEntry]) -> str:
     return slice_hash(entries)
+
+
+__all__ = [
+    "BasisKind",
+    "BreakGlassNotice",
+    "CaseloadItem",
+    "ClientSlice",
+    "ConcernItem",
+    "ConcernSummary",
+    "Explanation",
+    "FeedClientRead",
+    "FeedItem",
+    "FeedKind",
+    "FeedPage",
+    "InvolvedAgency",
+    "InvolvedReferral",
+    "InvolvedWorker",
+    "Involvement",
+    "OverviewSection",
+    "Page",
+    "ProfessionOverview",
+    "ProjectionStatus",
+    "ReadBasis",
+    "Readiness",
+    "ReferralDirection",
+    "ReferralItem",
+    "ReferralStats",
+    "basis_of",
+    "hash_entries",
+    "json_hash",
+]
