@@ -9,7 +9,8 @@ COPY carerecord ./carerecord
 COPY projections ./projections
 COPY api ./api
 COPY migrations ./migrations
-RUN pip install . && useradd --uid 10001 --create-home carerecord
+RUN pip install . && useradd --uid 10001 --create-home carerecord \
+    && install -d -o carerecord -g carerecord /home/carerecord/data
 
 USER carerecord
 ENV CARERECORD_DATA_DIR=/home/carerecord/data

@@ -29,6 +29,9 @@ class ViewSnapshot:
     view_version: int
     protocol_version: int | None
     entries: tuple[EntryState, ...]
+    materialised: bool = True
+    """False when the projection has not (yet) built this audience's view of the client,
+    e.g. just after a care relationship or break-glass grant gave the caller standing."""
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,13 @@ class AudienceViewReader(ViewReader):
             )
             audience = self.audience_id(key, tx)
             if client is None:
-                return ViewSnapshot(None, 0, protocol_version, ())
+                return ViewSnapshot(None, 0, protocol_version, (), materialised=False)
             client_no, version = int(client[0]), int(client[1])
-            seen = self._seen(tx, client_no, audience)
+            seen = self._view_entries(tx, client_no, audience)
             if not seen:
-                return ViewSnapshot(client_no, version, protocol_version, ())
+                return ViewSnapshot(
+                    client_no, version, protocol_version, (), materialised=seen is not None
+                )
             rows = tx.fetchall(
                 f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ?", (client_no,)
             )
@@ -108,14 +113,21 @@ class AudienceViewReader(ViewReader):
         )
 
     @staticmethod
-    def _seen(tx: Tx, client_no: int, audience: int | None) -> frozenset[int]:
+    def _view_entries(tx: Tx, client_no: int, audience: int | None) -> frozenset[int] | None:
+        """The entry numbers ``audience`` sees of the client; None when the projection has
+        not materialised that audience for the client (every materialised audience has a
+        row, possibly empty)."""
         if audience is None:
-            return frozenset()
+            return None
         value = tx.scalar(
             "SELECT entries FROM av_visible WHERE client_no = ? AND audience_id = ?",
             (client_no, audience),
         )
-        return frozenset() if value is None else frozenset(unpack_entries(value))
+        return None if value is None else frozenset(unpack_entries(value))
+
+    @classmethod
+    def _seen(cls, tx: Tx, client_no: int, audience: int | None) -> frozenset[int]:
+        return cls._view_entries(tx, client_no, audience) or frozenset()
 
     def entry(
         self, client_id: str, entry_id: str, key: AudienceKey

@@ -182,7 +182,7 @@ class ReadRepository:
         record, standing = self._standing(caller, client_id, now)
         protocol = self.app.protocol()
         key = audience_of(caller, purpose, standing.kind)
-        view = self._view(str(record.id), key, protocol.version)
+        view = self._view(str(record.id), key, protocol.version, record.version)
         state = record.sharing_state()
         shown = []
         for entry in view.entries:
@@ -202,13 +202,22 @@ class ReadRepository:
         )
         return result, protocol
 
-    def _view(self, client_id: str, key: object, protocol_version: int) -> ViewSnapshot:
-        """The view, decided under the protocol in force (waiting briefly after a change)."""
-        deadline = time.monotonic() + self.settings.protocol_wait_seconds
+    def _view(
+        self, client_id: str, key: object, protocol_version: int, state_version: int
+    ) -> ViewSnapshot:
+        """The view, decided under the protocol in force, for an audience the projection has
+        built for this client. Waits briefly (``view_wait_seconds``) after a protocol
+        change, and when the caller's standing is newer than the views (a care
+        relationship or break-glass grant not yet projected: serving an empty record
+        then would mislead, and could not be told apart later from "nothing shared");
+        raises ``ViewsBehind`` if the views do not catch up in that time."""
+        deadline = time.monotonic() + self.settings.view_wait_seconds
         pause = 0.002
         while True:
             view = self.audience.client_view(client_id, key)  # type: ignore[arg-type]
-            if view.protocol_version in (None, protocol_version):
+            current = view.protocol_version in (None, protocol_version)
+            built = view.materialised or view.view_version >= state_version
+            if current and built:
                 return view
             if time.monotonic() >= deadline:
                 raise ViewsBehind()

@@ -9,6 +9,7 @@ never at import time; the result is passed down explicitly.
 | ``CARERECORD_PROJECTION_PAGE_SIZE`` | 2000 | events read from the log (and committed) per batch |
 | ``CARERECORD_PROJECTION_POLL_SECONDS`` | 0.2 | how long an idle runner waits before looking at the log again (SQLite; on PostgreSQL a NOTIFY wakes it sooner) |
 | ``CARERECORD_PROJECTION_CACHE_CLIENTS`` | 5000 | per-client working states kept in memory between batches |
+| ``CARERECORD_VIEW_WAIT_SECONDS`` | 2 | how long a read waits for the views to catch up with a protocol change or with the caller's new standing (care relationship, break-glass) before failing with ``VIEWS_BEHIND`` |
 """  # noqa: E501
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ProjectionSettings:
     page_size: int = 2000
     poll_seconds: float = 0.2
     cache_clients: int = 5000
-    protocol_wait_seconds: float = 2.0
+    view_wait_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.concern_window_days <= 3660:
@@ -39,6 +40,8 @@ class ProjectionSettings:
             raise ValueError("CARERECORD_PROJECTION_PAGE_SIZE must be between 1 and 100000")
         if not 0.001 <= self.poll_seconds <= 60:
             raise ValueError("CARERECORD_PROJECTION_POLL_SECONDS must be between 0.001 and 60")
+        if not 0 <= self.view_wait_seconds <= 60:
+            raise ValueError("CARERECORD_VIEW_WAIT_SECONDS must be between 0 and 60")
         if self.cache_clients < 0:
             raise ValueError("CARERECORD_PROJECTION_CACHE_CLIENTS must not be negative")
 
@@ -54,4 +57,5 @@ class ProjectionSettings:
             page_size=int(env.get("CARERECORD_PROJECTION_PAGE_SIZE", "2000")),
             poll_seconds=float(env.get("CARERECORD_PROJECTION_POLL_SECONDS", "0.2")),
             cache_clients=int(env.get("CARERECORD_PROJECTION_CACHE_CLIENTS", "5000")),
+            view_wait_seconds=float(env.get("CARERECORD_VIEW_WAIT_SECONDS", "2")),
         )

@@ -85,10 +85,12 @@ def pg_schema() -> Iterator[PostgresParams]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "backend",
-            [pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)],
-        )
+        postgres = pytest.param("postgres", marks=pytest.mark.postgres)
+        if metafunc.definition.get_closest_marker("postgres_only"):
+            # A PostgreSQL feature (LISTEN/NOTIFY...): not run, and not skipped, on SQLite.
+            metafunc.parametrize("backend", [postgres])
+        else:
+            metafunc.parametrize("backend", [pytest.param("sqlite"), postgres])
 
 
 @pytest.fixture

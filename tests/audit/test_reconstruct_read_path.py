@@ -33,7 +33,7 @@ READS = 400
 def test_reads_served_by_the_read_repository_reconstruct_exactly(
     deployment: Deployment,
 ) -> None:
-    config = ProjectionSettings(protocol_wait_seconds=0.0)
+    config = ProjectionSettings(view_wait_seconds=0.0)
     runner = view_runner(deployment.app, deployment.dbs.views, config, core=deployment.settings)
     repo = ReadRepository(deployment.app, deployment.dbs.views, settings=config, runner=runner)
     lag = random.Random(7)
@@ -86,19 +86,11 @@ def test_reads_served_by_the_read_repository_reconstruct_exactly(
     assert sum(1 for r in history.reads if r.shown) > 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="read side: a caller whose audience view has not been projected yet (a new "
-    "break-glass grant or care relationship) is served an empty slice recorded with the "
-    "client's view_version; it should record view_version=0 (no view yet) or wait as for "
-    "VIEWS_BEHIND, so that the read can be replayed",
-)
-def test_a_read_before_the_views_know_the_callers_audience_reconstructs(
+def test_a_read_just_after_break_glass_waits_for_the_callers_view_and_reconstructs(
     deployment: Deployment,
 ) -> None:
     app, clock = deployment.app, deployment.clock
-    config = ProjectionSettings(protocol_wait_seconds=0.0)
+    config = ProjectionSettings(view_wait_seconds=30.0)
     runner = view_runner(app, deployment.dbs.views, config, core=deployment.settings)
     repo = ReadRepository(app, deployment.dbs.views, settings=config, runner=runner)
     try:
@@ -107,8 +99,31 @@ def test_a_read_before_the_views_know_the_callers_audience_reconstructs(
         runner.catch_up()
         app.break_glass(POLICE.caller, cid, reason="Street triage: person in crisis", minutes=60)
         clock.advance(minutes=1)
+        runner.start()  # the views learn of the grant only while the read waits
         got = repo.client_slice(app.resolve_actor(POLICE.caller), cid, Purpose.EMERGENCY)
     finally:
         runner.stop()
+    # Served the entry the grant opens up, not an empty record built before the grant.
+    assert [e.entry_id for e in got.entries] != []
+    assert got.view_version == got.state_version
     access = got.access_record(request_id="r", action="clientSlice", at=got.read_at)
     assert reconstruct(app, access).matches
+
+
+def test_a_read_the_views_cannot_serve_yet_is_refused_as_views_behind(
+    deployment: Deployment,
+) -> None:
+    app, clock = deployment.app, deployment.clock
+    config = ProjectionSettings(view_wait_seconds=0.05)
+    runner = view_runner(app, deployment.dbs.views, config, core=deployment.settings)
+    repo = ReadRepository(app, deployment.dbs.views, settings=config, runner=runner)
+    cid = register_client(app)
+    app.record_contribution(GP.caller, cid, heading="History", text=SECRET, occurred_at=clock())
+    runner.catch_up()
+    app.break_glass(POLICE.caller, cid, reason="Street triage: person in crisis", minutes=60)
+    police = app.resolve_actor(POLICE.caller)
+    with pytest.raises(ViewsBehind):  # the runner is not running: the grant is not projected
+        repo.client_slice(police, cid, Purpose.EMERGENCY)
+    runner.catch_up()
+    got = repo.client_slice(police, cid, Purpose.EMERGENCY)
+    assert len(got.entries) == 1

@@ -179,7 +179,7 @@ def test_a_new_protocol_version_widens_exactly_what_it_says(world: World) -> Non
 
 
 def test_reads_wait_for_the_views_to_catch_up_with_a_protocol_change(world: World) -> None:
-    world.config = world.config.__class__(protocol_wait_seconds=0.05)
+    world.config = world.config.__class__(view_wait_seconds=0.05)
     world.start_views()
     client = world.register(GP)
     world.project()

@@ -311,8 +311,8 @@ def check(world: World, story: Story, lagging: bool) -> None:
 def test_views_and_reads_hold_exactly_what_the_policy_allows(
     world: World, team: list[tuple[Any, ...]], steps: list[tuple[Any, ...]]
 ) -> None:
-    if world.config.protocol_wait_seconds > 0.01:
-        world.config = ProjectionSettings(protocol_wait_seconds=0.01)
+    if world.config.view_wait_seconds > 0.01:
+        world.config = ProjectionSettings(view_wait_seconds=0.01)
         world.start_views()
     story = Story(world)  # a new client per example, in the test's store
     story.play(team + steps)

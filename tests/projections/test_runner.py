@@ -188,9 +188,9 @@ def test_readiness_reports_lag_and_failures(world: World) -> None:
     assert world.reads.readiness().max_lag == 0
 
 
+@pytest.mark.postgres_only  # LISTEN/NOTIFY is PostgreSQL's; the SQLite runner polls
 def test_on_postgresql_a_notify_wakes_an_idle_worker(world: World) -> None:
-    if world.settings.postgres is None:
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; the SQLite runner polls")
+    assert world.settings.postgres is not None
     channel = EventLogSource(world.app).channel()
     assert channel == "carerecord_events"
     from projections.registry import view_projections
