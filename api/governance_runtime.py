@@ -63,3 +63,9 @@ def governance_hook(
         return start_governance(services, governance=governance, also=also)
 
     return hook
+
+
+def governance_failures(services: Services) -> dict[str, bool]:
+    """The governance tasks this process runs and whether each is failing (for metrics)."""
+    tasks = services.extras.get(TASKS_KEY)
+    return tasks.health() if isinstance(tasks, GovernanceTasks) else {}

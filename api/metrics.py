@@ -73,6 +73,19 @@ class Metrics:
             "Events in the log not yet reflected in the views (at the last scrape).",
             registry=self.registry,
         )
+        self.projection_failed = Gauge(
+            "carerecord_projection_failed",
+            "1 when a view projection has stopped on an error (see carerecord views-status).",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.governance_failed = Gauge(
+            "carerecord_governance_task_failed",
+            "1 when this process's access audit index or checkpoint timer last failed "
+            "(a broken chain refuses checkpoints: run carerecord audit verify).",
+            ["task"],
+            registry=self.registry,
+        )
 
     def render(self, refresh: Callable[[], None] | None = None) -> bytes:
         if refresh is not None:

@@ -6,6 +6,7 @@ database calls never hold up the event loop.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import ApiError
 from api.feed import item_json, open_position, page_records, read_page, seal_position
+from api.governance_runtime import governance_failures
 from api.graphql.http import error_response
 from api.services import Services
 from carerecord.errors import CareRecordError, InvalidInput, NotPermitted
@@ -166,10 +168,15 @@ def metrics(request: Request) -> Response:
     services = _services(request)
 
     def refresh() -> None:
-        try:
-            services.metrics.projection_lag.set(services.projection_lag())
-        except Exception:
-            return
+        readiness = None
+        with contextlib.suppress(Exception):  # store down: /readyz says so; keep last values
+            readiness = services.reads.readiness()
+        if readiness is not None:
+            services.metrics.projection_lag.set(readiness.max_lag)
+            for status in readiness.projections:
+                services.metrics.projection_failed.labels(status.name).set(int(status.failed))
+        for task, failed in governance_failures(services).items():
+            services.metrics.governance_failed.labels(task).set(int(failed))
 
     return Response(services.metrics.render(refresh), media_type=services.metrics.content_type)
 

@@ -26,6 +26,7 @@ DEMO_CALLERS = (  # (what they are, the demo directory's key)
     ("a GP at Northgate Surgery", "gp_northgate"),
     ("a GP at Riverside Medical Practice", "gp_riverside"),
     ("an information-governance officer", "ig_community"),
+    ("a partnership auditor (access audit, reconstruction)", "partnership_auditor"),
 )
 
 

@@ -203,6 +203,17 @@ class GovernanceTasks:
     def failures(self) -> dict[str, str]:
         return {} if self.runner is None else self.runner.failures()
 
+    def health(self) -> dict[str, bool]:
+        """For each task this process runs, whether it is failing now: ``audit_index``
+        (an audit projection stopped on an error) and ``checkpoints`` (the timer's last
+        attempt failed - a broken chain, or the store unreachable)."""
+        found: dict[str, bool] = {}
+        if self.runner is not None:
+            found["audit_index"] = bool(self.runner.failures())
+        if self.timer is not None:
+            found["checkpoints"] = self.timer.last_error is not None
+        return found
+
     def start(self) -> GovernanceTasks:
         if self.runner is not None:
             self.runner.start()

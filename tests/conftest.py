@@ -9,78 +9,21 @@ CI), in which case they fail.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
+from pg_support import fresh_schema
 
 from carerecord.settings import PostgresParams, Settings
-
-PG_URL = os.environ.get(
-    "CARERECORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
-REQUIRE_PG = os.environ.get("CARERECORD_REQUIRE_POSTGRES") == "1"
-_pg_state: dict[str, object] = {}
-
-
-def _pg_params() -> PostgresParams:
-    base = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
-    assert base is not None
-    return base
-
-
-def postgres_available() -> bool:
-    """Is the test PostgreSQL reachable? (Creates the test database on first use.)"""
-    if "ok" in _pg_state:
-        return bool(_pg_state["ok"])
-    params = _pg_params()
-    try:
-        admin = params.conninfo().replace(f"dbname='{params.dbname}'", "dbname='postgres'")
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (params.dbname,)
-            ).fetchone()
-            if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(
-                        sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params.dbname))
-                    )
-        _pg_state["ok"] = True
-    except psycopg.OperationalError as exc:
-        _pg_state["ok"] = False
-        _pg_state["error"] = str(exc)
-    return bool(_pg_state["ok"])
-
-
-def require_postgres() -> None:
-    if not postgres_available():
-        message = f"PostgreSQL unreachable at {PG_URL}: {_pg_state.get('error')}"
-        if REQUIRE_PG:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture
 def pg_schema() -> Iterator[PostgresParams]:
     """A fresh, empty schema in the test database, dropped afterwards."""
-    require_postgres()
-    params = _pg_params()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(params.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield PostgresParams(
-            params.host, params.port, params.dbname, params.user, params.password, schema
-        )
-    finally:
-        with psycopg.connect(params.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_schema() as params:
+        yield params
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -8,11 +8,9 @@ clients. Requests go through real HTTP and WebSocket, with the gql client librar
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -21,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
@@ -30,7 +27,7 @@ from fastapi import FastAPI
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.httpx import HTTPXTransport
-from psycopg import sql
+from pg_support import fresh_schema
 from world import MovableClock, Person, build_directory, wait_until
 
 from api.app import create_app
@@ -42,38 +39,11 @@ from carerecord.application import CareRecord
 from carerecord.db import PostgresDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
-from carerecord.settings import PostgresParams, Settings
+from carerecord.settings import Settings
 from carerecord.vocab import ViewerKind
 
-PG_URL = os.environ.get(
-    "CARERECORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
-REQUIRE_PG = os.environ.get("CARERECORD_REQUIRE_POSTGRES") == "1"
 ISSUER = "https://idp.north-shire.test"
 AUDIENCE = "carerecord-api"
-
-
-def _pg_base() -> PostgresParams:
-    params = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
-    assert params is not None
-    return params
-
-
-def _require_postgres(base: PostgresParams) -> None:
-    admin = base.conninfo().replace(f"dbname='{base.dbname}'", "dbname='postgres'")
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (base.dbname,)
-            ).fetchone()
-            if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base.dbname)))
-    except psycopg.OperationalError as exc:
-        message = f"PostgreSQL unreachable at {PG_URL}: {exc}"
-        if REQUIRE_PG:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(
@@ -90,24 +60,10 @@ def store(
         _prepare(settings)
         yield settings
         return
-    base = _pg_base()
-    _require_postgres(base)
-    schema = f"api_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    settings = Settings(
-        data_dir=data_dir,
-        postgres=PostgresParams(
-            base.host, base.port, base.dbname, base.user, base.password, schema
-        ),
-        identifier_key=key,
-    )
-    try:
+    with fresh_schema("api") as params:
+        settings = Settings(data_dir=data_dir, postgres=params, identifier_key=key)
         _prepare(settings)
         yield settings
-    finally:
-        with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def _prepare(settings: Settings) -> None:

@@ -8,6 +8,8 @@ import httpx
 from conftest import Stack
 from world import NURSE, record, register_client
 
+from projections.registry import VIEW_NAMES
+
 
 def test_health_is_up_without_credentials(stack: Stack) -> None:
     response = httpx.get(f"{stack.server.url}/healthz")
@@ -61,6 +63,8 @@ def test_metrics_are_exposed_for_prometheus(stack: Stack) -> None:
     assert 'carerecord_auth_failures_total{reason="malformed"}' in text
     assert "carerecord_projection_lag_events" in text
     assert "carerecord_http_request_seconds_bucket" in text
+    for name in VIEW_NAMES:  # every view's failure state, healthy here
+        assert f'carerecord_projection_failed{{projection="{name}"}} 0.0' in text
     assert NURSE.practitioner_id not in text, "no identities in metric labels"
 
 

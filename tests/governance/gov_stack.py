@@ -9,16 +9,13 @@ import contextlib
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
-import pytest
 import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,7 +23,7 @@ from gov_world import MovableClock, Person, build_directory, wait_until
 from gql import Client
 from gql.graphql_request import GraphQLRequest
 from gql.transport.httpx import HTTPXTransport
-from psycopg import sql
+from pg_support import PG_URL, fresh_schema
 
 from api.app import create_app
 from api.governance_runtime import TASKS_KEY, governance_hook
@@ -37,42 +34,16 @@ from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.application import CareRecord
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
-from carerecord.settings import PostgresParams, Settings
+from carerecord.settings import Settings
 from carerecord.vocab import ViewerKind
 from projections.audit_registry import GovernanceTasks
 from projections.audit_settings import GovernanceSettings
 
-PG_URL = os.environ.get(
-    "CARERECORD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
-REQUIRE_PG = os.environ.get("CARERECORD_REQUIRE_POSTGRES") == "1"
 ISSUER = "https://idp.north-shire.test"
 AUDIENCE = "carerecord-api"
 FAST = GovernanceSettings(
     break_glass_review_hours=1, checkpoint_every_seconds=0.3, checkpoint_check_seconds=0.05
 )
-
-
-def pg_base() -> PostgresParams:
-    params = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
-    assert params is not None
-    return params
-
-
-def require_postgres(base: PostgresParams) -> None:
-    admin = base.conninfo().replace(f"dbname='{base.dbname}'", "dbname='postgres'")
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (base.dbname,)
-            ).fetchone()
-            if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base.dbname)))
-    except psycopg.OperationalError as exc:
-        if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL unreachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {exc}")
 
 
 @contextlib.contextmanager
@@ -85,20 +56,10 @@ def fresh_store(backend: str, folder: Path, *, protocol: int = 2) -> Iterator[Se
         _prepare(settings, protocol)
         yield settings
         return
-    base = pg_base()
-    require_postgres(base)
-    schema = f"gov_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    settings = Settings(
-        data_dir=data_dir, postgres=replace(base, schema=schema), identifier_key=key
-    )
-    try:
+    with fresh_schema("gov") as params:
+        settings = Settings(data_dir=data_dir, postgres=params, identifier_key=key)
         _prepare(settings, protocol)
         yield settings
-    finally:
-        with psycopg.connect(base.conninfo(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def _prepare(settings: Settings, protocol: int) -> None:

@@ -88,6 +88,9 @@ def test_serve_signs_checkpoints_on_its_timer_and_builds_the_audit_index(tmp_pat
             what="an access-log checkpoint",
         )
         wait_until(lambda: tracked() >= head, what="the audit index")
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        assert 'carerecord_governance_task_failed{task="checkpoints"} 0.0' in metrics
+        assert 'carerecord_governance_task_failed{task="audit_index"} 0.0' in metrics
     finally:
         server.terminate()
         server.wait(timeout=30)
