@@ -385,9 +385,15 @@ def named(name: str, module: str = "") -> Callable[[str, str], bool]:
 
 
 CATEGORIES: list[tuple[str, Callable[[str, str], bool]]] = [
-    ("whole command (record_contribution)", named("record_contribution", "application.py")),
+    (
+        "whole command (record_contribution)",
+        named("record_contribution", "commands/contributions.py"),
+    ),
     ("  caller resolved against the directory", named("resolve_actor")),
-    ("  protocol loaded (get + canonical parse)", named("protocol", "carerecord/application.py")),
+    (
+        "  protocol loaded (get + canonical parse)",
+        named("protocol", "carerecord/commands/directory.py"),
+    ),
     ("  input validated and labelled", named("_labels")),
     ("  client loaded, decided and saved (_change)", named("_change")),
     ("    aggregate copied from the cache (deepcopy)", named("deepcopy", "copy.py")),
