@@ -121,6 +121,7 @@ class ClientCommands(DirectoryCommands):
         return parse_client_id(claim.client_id)
 
     def client_identity(self, client_id: ClientId) -> ClientIdentity:
+        """The minimal identity of a client (after an exact lookup): names and birth date."""
         record = self.load_client(client_id)
         return ClientIdentity(
             client_id=client_id,

@@ -150,6 +150,7 @@ class ContributionCommands(DirectoryCommands):
         reason: str,
         at: datetime | None = None,
     ) -> CommandResult:
+        """Resolve an alert (the raising agency, or a safeguarding lead), with a reason."""
         actor = self._practitioner_actor(caller)
         now = self.clock()
         aid = parse_entity_id(alert_id, field="alert_id")

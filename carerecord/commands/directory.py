@@ -125,6 +125,7 @@ class DirectoryCommands(CareRecordBase):
         return current
 
     def agency(self, agency_id: object) -> Agency:
+        """The agency with this code (``AgencyNotFound`` if none)."""
         code = inputs.code(agency_id, field="agency_id")
         try:
             agency: object = self.repository.get(Agency.id_for(code), deepcopy_from_cache=False)
@@ -135,6 +136,7 @@ class DirectoryCommands(CareRecordBase):
         return agency
 
     def agency_exists(self, agency_id: str) -> bool:
+        """Whether an agency with this code is registered."""
         try:
             self.agency(agency_id)
         except errors.AgencyNotFound:
@@ -142,6 +144,7 @@ class DirectoryCommands(CareRecordBase):
         return True
 
     def practitioner(self, practitioner_id: object) -> Practitioner:
+        """The practitioner with this id (``PractitionerNotFound`` if none)."""
         code = inputs.code(practitioner_id, field="practitioner_id")
         try:
             found: object = self.repository.get(

@@ -67,6 +67,7 @@ class ReferralCommands(DirectoryCommands):
     def acknowledge_referral(
         self, caller: Viewer, client_id: object, referral_id: object, *, at: datetime | None = None
     ) -> CommandResult:
+        """The receiving agency confirms it has the referral (the first response time)."""
         actor = self._practitioner_actor(caller)
         rid = parse_entity_id(referral_id, field="referral_id")
         when = self._when(at, self.clock())
@@ -119,6 +120,7 @@ class ReferralCommands(DirectoryCommands):
         reason: str,
         at: datetime | None = None,
     ) -> CommandResult:
+        """The receiving agency declines the referral, with a reason."""
         actor = self._practitioner_actor(caller)
         rid = parse_entity_id(referral_id, field="referral_id")
         why = inputs.reason(reason)
@@ -136,6 +138,7 @@ class ReferralCommands(DirectoryCommands):
         outcome: str,
         at: datetime | None = None,
     ) -> CommandResult:
+        """Either party closes the referral with an outcome."""
         actor = self._practitioner_actor(caller)
         rid = parse_entity_id(referral_id, field="referral_id")
         why = inputs.reason(outcome, field="outcome")

@@ -75,6 +75,8 @@ class CareRelationshipCommands(DirectoryCommands):
         reason: str,
         at: datetime | None = None,
     ) -> CommandResult:
+        """End a care relationship (the practitioner or a team member, or an allocating
+        lead of the same agency); the caller's views lose the client when it is projected."""
         actor = self._practitioner_actor(caller)
         now = self.clock()
         rid = parse_entity_id(relationship_id, field="relationship_id")
