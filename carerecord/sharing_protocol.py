@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -29,6 +30,7 @@ class SharingProtocol(Aggregate):
         self.current_document: dict[str, Any] | None = None
 
     @staticmethod
+    @cache  # asked on every read (the protocol in force); uuid5 hashes each time
     def id_for(partnership: str) -> UUID:
         return uuid5(_NAMESPACE, partnership)
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from carerecord.client_record import ClientRecord
-from carerecord.policy import Decision, SharingState, ViewerRelationship, decide
+from carerecord.policy import Decision, SharingState, ViewerRelationship, decide_many
 from carerecord.protocol import Protocol
 from carerecord.values import Labels, Viewer
 from carerecord.vocab import Purpose
@@ -189,14 +189,11 @@ def curate(
 
     Entries entered in error are never shown (they stay in the log).
     """
-    shown = []
-    for entry in entries:
-        if entry.in_error:
-            continue
-        decision = decide(viewer, purpose, entry.labels, state, relationship, protocol, now)
-        if decision.allowed:
-            shown.append(share(entry, decision))
-    return sort_slice(shown)
+    kept = [entry for entry in entries if not entry.in_error]
+    decisions = decide_many(
+        viewer, purpose, (e.labels for e in kept), state, relationship, protocol, now
+    )
+    return sort_slice(share(e, d) for e, d in zip(kept, decisions, strict=True) if d.allowed)
 
 
 def sort_slice(entries: Iterable[SharedEntry]) -> list[SharedEntry]:

@@ -12,6 +12,9 @@ from datetime import date, datetime
 from typing import Any, ClassVar, Protocol, Self
 
 from carerecord.vocab import (
+    LAWFUL_BASES,
+    SECTORS,
+    SENSITIVITIES,
     AlertKind,
     BreakGlassOutcome,
     ConsentDecisionKind,
@@ -136,13 +139,13 @@ class Labels(_Immutable):
         return cls(
             entry_id=data["entry_id"],
             agency_id=data["agency_id"],
-            sector=Sector(data["sector"]),
+            sector=SECTORS[data["sector"]],
             author_id=data["author_id"],
             profession=data["profession"],
             category=data["category"],
             heading=data["heading"],
-            sensitivity=Sensitivity(data["sensitivity"]),
-            lawful_basis=LawfulBasis(data["lawful_basis"]),
+            sensitivity=SENSITIVITIES[data["sensitivity"]],
+            lawful_basis=LAWFUL_BASES[data["lawful_basis"]],
             occurred_at=datetime.fromisoformat(data["occurred_at"]),
             subject_access_exemption=data.get("subject_access_exemption"),
         )

@@ -104,12 +104,9 @@ class AudienceViewReader(ViewReader):
             rows = tx.fetchall(
                 f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ?", (client_no,)
             )
-        entries = (_entry(r) for r in rows)
+        entries = (_entry(r)[1] for r in rows if int(r[0]) in seen)  # decode only those seen
         return ViewSnapshot(
-            client_no,
-            version,
-            protocol_version,
-            tuple(s for n, s in entries if n in seen and not s.in_error),
+            client_no, version, protocol_version, tuple(s for s in entries if not s.in_error)
         )
 
     @staticmethod

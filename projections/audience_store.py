@@ -24,7 +24,13 @@ from carerecord.values import (
     Labels,
     Restriction,
 )
-from carerecord.vocab import LawfulBasis, Role, Sector, Sensitivity
+from carerecord.vocab import (
+    LAWFUL_BASES,
+    SECTORS,
+    SENSITIVITIES,
+    Role,
+    Sector,
+)
 from projections.audience_core import Changes, ClientWork, Context
 from projections.audiences import AudienceKey, Staff
 from projections.rows import chunks, placeholders
@@ -94,13 +100,13 @@ def entry_from_row(row: Sequence[Any], text: str = "") -> EntryState:
         labels=Labels(
             entry_id=entry_id,
             agency_id=agency,
-            sector=Sector(sector),
+            sector=SECTORS[sector],
             author_id=author,
             profession=profession,
             category=category,
             heading=heading,
-            sensitivity=Sensitivity(sensitivity),
-            lawful_basis=LawfulBasis(basis),
+            sensitivity=SENSITIVITIES[sensitivity],
+            lawful_basis=LAWFUL_BASES[basis],
             occurred_at=datetime.fromisoformat(occurred),
             subject_access_exemption=exemption,
         ),

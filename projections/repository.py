@@ -29,7 +29,7 @@ from carerecord.db import Database
 from carerecord.ids import ClientId, parse_client_id, parse_entity_id, parse_team_id
 from carerecord.policy import ViewerRelationship, decide
 from carerecord.protocol import Protocol
-from carerecord.slice import share, sort_slice
+from carerecord.slice import curate
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, Role, ViewerKind
 from projections import lists
@@ -183,18 +183,21 @@ class ReadRepository:
         protocol = self.app.protocol()
         key = audience_of(caller, purpose, standing.kind)
         view = self._view(str(record.id), key, protocol.version, record.version)
-        state = record.sharing_state()
-        shown = []
-        for entry in view.entries:
-            decision = decide(caller, purpose, entry.labels, state, standing, protocol, now)
-            if decision.allowed:
-                shown.append(share(entry, decision))
+        shown = curate(
+            view.entries,
+            viewer=caller,
+            purpose=purpose,
+            relationship=standing,
+            state=record.sharing_state(),
+            protocol=protocol,
+            now=now,
+        )
         result = ClientSlice(
             caller=caller,
             client_id=ClientId(record.id),
             purpose=purpose,
             basis=basis_of(standing),
-            entries=tuple(sort_slice(shown)),
+            entries=tuple(shown),
             view_version=view.view_version,
             state_version=record.version,
             protocol_version=protocol.version,

@@ -16,6 +16,7 @@ from policy_cases import (
     break_glass,
     consent,
     document,
+    entry,
     practitioner,
     protocol,
     sealed,
@@ -31,6 +32,7 @@ from carerecord.policy import (
     SharingState,
     ViewerRelationship,
     decide,
+    decide_many,
 )
 from carerecord.values import ConsentDecision, ConsentScope, Labels, Restriction, Viewer
 from carerecord.vocab import (
@@ -315,3 +317,43 @@ def test_the_policy_agrees_with_the_oracle_on_random_records(
         want.basis,
         want.redactions,
     )
+
+
+@st.composite
+def neighbours(draw: st.DrawFn) -> dict[str, Any]:
+    """A change to one label: entries differing from another in just that field."""
+    field = draw(
+        st.sampled_from(
+            ["entry_id", "agency_id", "sector", "author_id", "profession", "category",
+             "heading", "sensitivity", "lawful_basis", "subject_access_exemption"]
+        )
+    )  # fmt: skip
+    return {field: getattr(draw(entries()), field)}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases() | shareable_cases(), st.lists(neighbours(), min_size=1, max_size=8))
+def test_deciding_a_whole_slice_at_once_gives_each_entry_its_own_decision(
+    case: dict[str, Any], changes: list[dict[str, Any]]
+) -> None:
+    labels = [case["labels"], *(replace(case["labels"], **change) for change in changes)]
+    args = {k: v for k, v in case.items() if k != "labels"}
+    one_by_one = [decide(**args, labels=entry) for entry in labels]
+    assert decide_many(**args, labels=labels) == one_by_one
+
+
+def test_a_seal_on_one_entry_still_hides_only_that_entry_when_a_slice_is_decided_at_once() -> None:
+    sealed_one = entry("physical_health", by="gp", agency="gp-north", entry_id="entry-1")
+    neighbour = replace(sealed_one, entry_id="entry-2")  # identical labels otherwise
+    seal = sealed(entry_id="entry-1", requested_by=RestrictionRequester.CONTRIBUTOR)
+    decisions = decide_many(
+        practitioner("gp", "gp-south"),
+        Purpose.DIRECT_CARE,
+        [sealed_one, neighbour, sealed_one],
+        SharingState(restrictions=(seal,)),
+        CARE,
+        protocol(2),
+        NOW,
+    )
+    assert [d.allowed for d in decisions] == [False, True, False]
+    assert decisions[0].rule == "restricted-by-request"
