@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack, access_log_unavailable, gql_execute
+from api_stack import Stack, access_log_unavailable, gql_execute
 from world import (
     GP,
     NURSE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from conftest import Stack
+from api_stack import Stack
 
 from carerecord.access_log import AccessLog, AccessLogWriter, AccessRecord
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from conftest import AUDIENCE, ISSUER, Stack, signing_keys
+from api_stack import AUDIENCE, ISSUER, Stack, signing_keys
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from world import GP, LEAVER, NURSE, SECRET, Person, register_client, wait_until
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 import httpx
 import pytest
 import websockets
-from conftest import Stack, production_settings, start_stack
+from api_stack import Stack, production_settings, start_stack
 from world import GP, register_client
 
 from api.settings import ApiSettings

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import Stack, gql_execute
+from api_stack import Stack, gql_execute
 from world import (
     GP,
     IG_OFFICER,

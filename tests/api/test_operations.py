@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import httpx
-from conftest import Stack
+from api_stack import Stack
 from world import NURSE, record, register_client
 
 from projections.registry import VIEW_NAMES

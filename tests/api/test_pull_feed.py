@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import Stack
+from api_stack import Stack
 from world import GP, NURSE, POLICE, ClientFacts, record, register_client
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack, gql_execute
+from api_stack import Stack, gql_execute
 from world import (
     ALL_CALLERS,
     GP,

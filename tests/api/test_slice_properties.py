@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Stack, gql_execute
+from api_stack import Stack, gql_execute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from world import (
