@@ -222,13 +222,17 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def snapshot(self) -> Iterator[_PostgresTx]:
-        with (
-            self._pool().connection() as conn,
-            conn.transaction(force_rollback=True),
-            conn.cursor() as cur,
-        ):
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield _PostgresTx(cur)
+        with self._pool().connection() as conn:
+            # Set on the connection so that BEGIN itself carries them (one round trip less
+            # than a SET TRANSACTION after it); put back before the pool lends it again.
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            try:
+                with conn.transaction(force_rollback=True), conn.cursor() as cur:
+                    yield _PostgresTx(cur)
+            finally:
+                conn.isolation_level = None
+                conn.read_only = None
 
     def close(self) -> None:
         if self._opened:

@@ -88,15 +88,23 @@ class AudienceViewReader(ViewReader):
     def client_view(self, client_id: str, key: AudienceKey) -> ViewSnapshot:
         """The entries ``key`` may see of the client (as decided at projection time)."""
         with self.db.snapshot() as tx:
-            protocol_version = self._protocol_version(tx)
-            client = tx.fetchone(
-                "SELECT client_no, version FROM av_clients WHERE client_id = ?", (client_id,)
-            )
             audience = self.audience_id(key, tx)
-            if client is None:
+            # The protocol the views were decided under, the client's view version and the
+            # audience's entry set in one round trip (each may be missing: LEFT JOINs).
+            head = tx.fetchone(
+                "SELECT s.value, c.client_no, c.version, v.entries FROM (SELECT 1 AS one) o "
+                "LEFT JOIN av_state s ON s.name = 'protocol_version' "
+                "LEFT JOIN av_clients c ON c.client_id = ? "
+                "LEFT JOIN av_visible v ON v.client_no = c.client_no AND v.audience_id = ?",
+                (client_id, audience),
+            )
+            assert head is not None  # the one-row select always yields its row
+            state, client_no, version, packed = head
+            protocol_version = None if state is None else int(bytes(state).decode())
+            if client_no is None:
                 return ViewSnapshot(None, 0, protocol_version, (), materialised=False)
-            client_no, version = int(client[0]), int(client[1])
-            seen = self._view_entries(tx, client_no, audience)
+            client_no, version = int(client_no), int(version)
+            seen = None if packed is None else frozenset(unpack_entries(packed))
             if not seen:
                 return ViewSnapshot(
                     client_no, version, protocol_version, (), materialised=seen is not None
