@@ -1,7 +1,7 @@
 """Projection benchmark: rebuild throughput of every view and read latency from the repository.
 
     .venv/bin/python bench/projections.py [--backend sqlite|postgres|both]
-        [--events 1000000] [--clients 10000] [--reads 2000] [--generate-only]
+        [--events 1000000] [--clients 10000] [--reads 2000] [--generate-only | --reads-only]
 
 Dataset: ``bench/synthetic.py`` at the given size (default 10,000 clients, 1,000,000
 events), generated once per backend and size and reused (SQLite: a copy under
@@ -270,6 +270,28 @@ def raw_reads(views: Database, clients: list[str], reads: int) -> dict[str, floa
     return {"p50_ms": timings[len(timings) // 2], "p99_ms": timings[int(len(timings) * 0.99) - 1]}
 
 
+def reads_only(backend: str, events: int, clients: int, reads: int) -> None:
+    """Measure the reads again over the views the last full run built (no rebuild)."""
+    settings = settings_for(backend, events, clients)
+    app = open_care_record(settings, clock=clock)
+    databases = Databases(settings)
+    try:
+        with databases.views.snapshot() as tx:
+            if not tx.scalar("SELECT count(*) FROM av_entries"):
+                raise SystemExit("no views yet: run the full benchmark once first")
+        latency = typical_reads(app, databases.views, reads)
+    finally:
+        databases.close()
+        app.close()
+    raw = latency["raw_baseline"]
+    print(
+        f"== {backend} reads over the existing views: client_slice p50 "
+        f"{latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms; raw fetch p50 "
+        f"{raw['p50_ms']:.2f} ms, p99 {raw['p99_ms']:.2f} ms; ratio (p50) "
+        f"{latency['ratio_p50_vs_raw']:.1f}x"
+    )
+
+
 def run(backend: str, events: int, clients: int, reads: int, generate_only: bool) -> dict[str, Any]:
     print(f"[{backend}] dataset: {events:,} events, {clients:,} clients", file=sys.stderr)
     settings = prepare(backend, events, clients)
@@ -356,8 +378,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=10_000)
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument(
+        "--reads-only", action="store_true", help="only the reads, over the last run's views"
+    )
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.reads_only:
+        for backend in backends:
+            reads_only(backend, args.events, args.clients, args.reads)
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     for backend in backends:
         result = run(backend, args.events, args.clients, args.reads, args.generate_only)
