@@ -20,6 +20,7 @@ from api.tokens import TokenIssuer
 from carerecord.errors import CareRecordError
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.audit_settings import GovernanceSettings
 
 console = Console(stderr=True)
 
@@ -61,6 +62,14 @@ def serve(
         try:
             api = ApiSettings.from_env()
             api.resolved(settings.data_dir)
+            governance = GovernanceSettings.from_env()
+            if governance.checkpoint_every is not None and not (
+                governance.generate_signing_key or governance.signing_key_configured
+            ):
+                raise ConfigurationError(
+                    "CARERECORD_CHECKPOINT_KEY must name the checkpoint signing key in "
+                    "production (or turn the timer off: CARERECORD_CHECKPOINT_EVERY_SECONDS=0)"
+                )
         except ConfigurationError as exc:
             console.print(f"[red]Configuration error:[/red] {exc}")
             raise typer.Exit(2) from None

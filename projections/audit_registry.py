@@ -21,6 +21,7 @@ from carerecord.application import CareRecord
 from carerecord.audit.checkpoints import (
     ChainBroken,
     Checkpoint,
+    CheckpointKeyMissing,
     checkpoint_if_due,
     load_signer,
     trusted_keys,
@@ -110,6 +111,9 @@ class CheckpointTimer:
         every = governance.checkpoint_every
         if every is None:
             raise ValueError("the checkpoint timer is off (CARERECORD_CHECKPOINT_EVERY_SECONDS=0)")
+        self.generate_key = governance.generate_signing_key
+        if not (self.generate_key or governance.signing_key_configured):
+            raise CheckpointKeyMissing(reason="not_configured")  # production: configure one
         self.settings = settings
         self.databases = databases
         self.every = every
@@ -121,8 +125,9 @@ class CheckpointTimer:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> list[Checkpoint]:
-        signer = load_signer(self.settings)
-        assert signer is not None  # created if missing
+        signer = load_signer(self.settings, create=self.generate_key)
+        if signer is None:  # removed since start-up
+            raise CheckpointKeyMissing(reason="not_configured")
         try:
             signed = checkpoint_if_due(
                 self.settings,

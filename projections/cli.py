@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from carerecord.db import Databases
+from carerecord.errors import CareRecordError
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from projections.audit_cli import rebuild_audit_command
@@ -44,9 +45,15 @@ def project_command(
     app = open_care_record(settings)
     databases = Databases(settings)
     runner = view_runner(app, databases.views, config, core=settings, listen=not once)
-    governance = GovernanceTasks(  # the audit index over the access log; checkpoints
-        app, settings, databases, config, GovernanceSettings.from_env(), index=True
-    )
+    try:
+        governance = GovernanceTasks(  # the audit index over the access log; checkpoints
+            app, settings, databases, config, GovernanceSettings.from_env(), index=True
+        )
+    except CareRecordError as exc:  # e.g. no checkpoint key configured in production
+        console.print(f"[red]{exc.code}[/red]: {exc.message} {exc.fields or ''}")
+        databases.close()
+        app.close()
+        raise typer.Exit(code=2) from None
     try:
         if once:
             try:

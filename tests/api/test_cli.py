@@ -5,6 +5,7 @@ The demo is embedded SQLite by design, so this runs once (not per backend).
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_stack import AUDIENCE, ISSUER, signing_keys
 from world import wait_until
 
 CLI = [str(Path(sys.executable).parent / "carerecord")]
@@ -121,3 +123,25 @@ def test_agency_credentials_from_the_token_command_read_the_feed(
     )
     assert response.status_code == 200, response.text
     assert response.json()["items"]
+
+
+def test_serve_in_production_refuses_to_start_without_a_checkpoint_key(tmp_path: Path) -> None:
+    _, public = signing_keys(tmp_path / "keys")
+    env = {
+        **_env(tmp_path / "data"),
+        "CARERECORD_JWT_ISSUER": ISSUER,
+        "CARERECORD_JWT_AUDIENCE": AUDIENCE,
+        "CARERECORD_JWT_ALGORITHMS": "EdDSA",
+        "CARERECORD_JWT_PUBLIC_KEY": str(public),
+        "CARERECORD_CURSOR_KEY": base64.b64encode(b"c" * 32).decode(),
+    }
+    result = subprocess.run(
+        [*CLI, "serve", "--port", str(_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "CARERECORD_CHECKPOINT_KEY" in result.stdout + result.stderr
+    assert not (tmp_path / "data" / "checkpoint-key.pem").exists()

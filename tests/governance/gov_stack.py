@@ -257,8 +257,9 @@ def running(
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
-    """The environment that points ``carerecord`` commands at this store."""
-    env = {"CARERECORD_DATA_DIR": str(settings.data_dir)}
+    """The environment that points ``carerecord`` commands at this store (dev mode: the
+    checkpoint key is generated into the store's data directory)."""
+    env = {"CARERECORD_DATA_DIR": str(settings.data_dir), "CARERECORD_ENV": "dev"}
     if settings.postgres is not None:
         env["CARERECORD_DATABASE_URL"] = PG_URL
         env["CARERECORD_POSTGRES_SCHEMA"] = settings.postgres.schema

@@ -10,6 +10,8 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gov_stack import FAST, GovStack, cli_env, fresh_store
 from gov_world import NURSE, care_team_client, wait_until
 from typer.testing import CliRunner
@@ -139,3 +141,47 @@ def test_the_projection_worker_builds_the_audit_index(store: Settings) -> None:
         assert indexed == 4
     finally:
         dbs.close()
+
+
+def _signing_key(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "checkpoint.pem"
+    path.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_in_production_the_worker_refuses_to_start_without_a_configured_checkpoint_key(
+    store: Settings, tmp_path: Path
+) -> None:
+    production = {**cli_env(store), "CARERECORD_ENV": "production"}
+    dbs = Databases(store)
+    try:
+        AccessLog(dbs.access).append(_records(2))
+        refused = CliRunner().invoke(cli, ["project", "--once"], env=production)
+        assert refused.exit_code == 2, refused.output
+        assert "CHECKPOINT_KEY_MISSING" in refused.output
+        assert not (store.data_dir / "checkpoint-key.pem").exists()  # nothing generated
+        with dbs.access.snapshot() as tx:
+            assert tx.scalar("SELECT COUNT(*) FROM ai_accesses") == 0  # nothing run
+        key = _signing_key(tmp_path / "keys")
+        started = CliRunner().invoke(
+            cli, ["project", "--once"], env={**production, "CARERECORD_CHECKPOINT_KEY": str(key)}
+        )
+        assert started.exit_code == 0, started.output
+        with dbs.access.snapshot() as tx:
+            assert tx.scalar("SELECT COUNT(*) FROM ai_accesses") == 2
+    finally:
+        dbs.close()
+
+
+def test_only_dev_mode_generates_a_checkpoint_key_and_production_reads_the_configured_one() -> None:
+    assert GovernanceSettings.from_env({}).generate_signing_key is False
+    assert GovernanceSettings.from_env({"CARERECORD_ENV": "dev"}).generate_signing_key is True
+    configured = GovernanceSettings.from_env({"CARERECORD_CHECKPOINT_KEY": "/etc/k.pem"})
+    assert configured.signing_key_configured is True

@@ -59,6 +59,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         CARERECORD_IDENTIFIER_KEY=base64.b64encode(settings.identifier_key or b"").decode(),
         CARERECORD_PROJECTION_PAGE_SIZE="400",
         CARERECORD_PROJECTION_POLL_SECONDS="0.05",
+        CARERECORD_CHECKPOINT_EVERY_SECONDS="0",  # the views are under test, not checkpoints
     )
     if settings.postgres is not None:
         pg = settings.postgres
