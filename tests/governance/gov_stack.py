@@ -71,8 +71,8 @@ def _prepare(settings: Settings, protocol: int) -> None:
         app.close()
 
 
-def api_settings(folder: Path) -> ApiSettings:
-    """Production mode with a local key pair; the views built in-process."""
+def signing_keys(folder: Path) -> tuple[Path, Path]:
+    """A fresh Ed25519 key pair as PEM files (private PKCS#8, public SPKI) in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private, public = folder / "signing.pem", folder / "signing.pub.pem"
@@ -88,6 +88,12 @@ def api_settings(folder: Path) -> ApiSettings:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    return private, public
+
+
+def api_settings(folder: Path) -> ApiSettings:
+    """Production mode with a local key pair; the views built in-process."""
+    private, public = signing_keys(folder)
     return ApiSettings(
         environment="production",
         issuer=ISSUER,

@@ -10,9 +10,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gov_stack import FAST, GovStack, cli_env, fresh_store
+from gov_stack import FAST, GovStack, cli_env, fresh_store, signing_keys
 from gov_world import NURSE, care_team_client, wait_until
 from typer.testing import CliRunner
 
@@ -143,19 +141,6 @@ def test_the_projection_worker_builds_the_audit_index(store: Settings) -> None:
         dbs.close()
 
 
-def _signing_key(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "checkpoint.pem"
-    path.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
 def test_in_production_the_worker_refuses_to_start_without_a_configured_checkpoint_key(
     store: Settings, tmp_path: Path
 ) -> None:
@@ -169,7 +154,7 @@ def test_in_production_the_worker_refuses_to_start_without_a_configured_checkpoi
         assert not (store.data_dir / "checkpoint-key.pem").exists()  # nothing generated
         with dbs.access.snapshot() as tx:
             assert tx.scalar("SELECT COUNT(*) FROM ai_accesses") == 0  # nothing run
-        key = _signing_key(tmp_path / "keys")
+        key, _ = signing_keys(tmp_path / "keys")
         started = CliRunner().invoke(
             cli, ["project", "--once"], env={**production, "CARERECORD_CHECKPOINT_KEY": str(key)}
         )
