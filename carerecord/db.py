@@ -27,6 +27,12 @@ Dialect = Literal["sqlite", "postgres"]
 Row = tuple[Any, ...]
 Params = Sequence[Any]
 AREAS = ("events", "views", "access")
+CACHE_KIB = 16_384
+"""SQLite page cache per connection, at most (16 MiB against the default 2 MiB: a
+rebuild writing millions of rows keeps more of the B-trees' inner pages in memory; one
+connection per thread, so this bounds memory per thread and area)."""
+MMAP_BYTES = 1 << 30
+"""SQLite reads the file through a memory map of up to 1 GiB (no read() call per page)."""
 
 
 class Tx(ABC):
@@ -112,6 +118,8 @@ class SQLiteDatabase(Database):
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)

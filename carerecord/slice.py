@@ -30,7 +30,7 @@ CONTRIBUTION = "contribution"
 ALERT = "alert"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EntryState:
     """The current content of one entry (a contribution or an alert) of a client's record."""
 
@@ -96,7 +96,7 @@ def fold_entries(events: Iterable[Any]) -> dict[str, EntryState]:
     return entries
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SharedEntry:
     """One entry as shown to one caller: the policy's decision applied, redactions blanked."""
 

@@ -101,7 +101,7 @@ class Demographics(_Immutable):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: built for every entry a read decodes
 class Labels(_Immutable):
     """The sharing labels of one contribution (or alert), fixed when it is written."""
 

@@ -21,7 +21,7 @@ from projections.audit_cli import rebuild_audit_command
 from projections.audit_registry import AUDIT_NAMES, GovernanceTasks
 from projections.audit_settings import GovernanceSettings
 from projections.errors import ProjectionFailed
-from projections.rebuild import rebuild
+from projections.rebuild import rebuild, rebuild_in_workers, worker_groups
 from projections.registry import VIEW_NAMES, view_runner
 from projections.settings import ProjectionSettings
 
@@ -91,10 +91,20 @@ def rebuild_command(
             help=f"One view to rebuild ({', '.join(VIEW_NAMES + AUDIT_NAMES)}); all by default."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Worker processes (default CARERECORD_REBUILD_WORKERS, 2): the audience "
+            "views in one, the other views in another; 1: in this process.",
+        ),
+    ] = None,
 ) -> None:
     """Drop and rebuild views from the log, with a progress bar and the events/s achieved."""
     settings = Settings.from_env()
     config = ProjectionSettings.from_env()
+    count = workers or config.rebuild_workers
     if view is not None and view not in VIEW_NAMES + AUDIT_NAMES:
         names = ", ".join(VIEW_NAMES + AUDIT_NAMES)
         raise typer.BadParameter(f"unknown view {view!r}; one of {names}")
@@ -117,16 +127,21 @@ def rebuild_command(
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
+            chosen = VIEW_NAMES if view is None else (view,)
             try:
-                report = rebuild(
-                    app,
-                    databases.views,
-                    config,
-                    names=None if view is None else [view],
-                    progress=progress,
-                )
+                if len(worker_groups(chosen, count)) > 1:
+                    report = rebuild_in_workers(
+                        settings, config, names=chosen, progress=progress, workers=count
+                    )
+                else:
+                    report = rebuild(
+                        app, databases.views, config, names=chosen, progress=progress
+                    )
             except ProjectionFailed as failure:
                 console.print(f"[red]projection {failure.name} stopped[/red]: {failure.error}")
+                raise typer.Exit(code=1) from None
+            except RuntimeError as failure:  # a worker process died (its own log says why)
+                console.print(f"[red]rebuild failed[/red]: {failure}")
                 raise typer.Exit(code=1) from None
     finally:
         databases.close()

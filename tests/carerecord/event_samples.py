@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -81,7 +82,7 @@ def labels(entry_id: str, at: datetime, **changes: object) -> Labels:
         occurred_at=at - timedelta(hours=2),
         subject_access_exemption="third_party",
     )
-    return Labels(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def registered(client_id: UUID | None = None, at: datetime = T0) -> ClientRecord:

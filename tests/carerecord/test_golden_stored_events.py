@@ -13,6 +13,7 @@ overwritten): run this module with ``CARERECORD_WRITE_GOLDEN=1`` in the environm
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -225,16 +226,14 @@ SAMPLES: dict[str, Any] = {
     "AlertRaised": event(
         ClientRecord.AlertRaised,
         18,
-        labels=Labels(
-            **{
-                **LABELS.__dict__,
-                "entry_id": "7c6b5a49-3827-4615-a504-f3e2d1c0b9a8",
-                "category": "risk",
-                "heading": "Alert: risk_to_self",
-                "sensitivity": Sensitivity.NORMAL,
-                "lawful_basis": LawfulBasis.VITAL_INTERESTS,
-                "subject_access_exemption": None,
-            }
+        labels=replace(
+            LABELS,
+            entry_id="7c6b5a49-3827-4615-a504-f3e2d1c0b9a8",
+            category="risk",
+            heading="Alert: risk_to_self",
+            sensitivity=Sensitivity.NORMAL,
+            lawful_basis=LawfulBasis.VITAL_INTERESTS,
+            subject_access_exemption=None,
         ),
         kind="risk_to_self",
         severity="high",

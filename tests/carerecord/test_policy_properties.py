@@ -233,8 +233,8 @@ def test_raising_sensitivity_never_widens_access(
     if low.rank > high.rank:
         low, high = high, low
     labels: Labels = case["labels"]
-    less = Labels(**{**labels.__dict__, "sensitivity": low})
-    more = Labels(**{**labels.__dict__, "sensitivity": high})
+    less = replace(labels, sensitivity=low)
+    more = replace(labels, sensitivity=high)
     assert allowed(case, labels=more) <= allowed(case, labels=less)
 
 
