@@ -348,6 +348,9 @@ def run(
             "seconds": report.seconds,
             "events_per_second": report.events_per_second,
             "workers": workers,
+            "worker_seconds": [
+                {"views": list(group), "seconds": secs} for group, secs in report.workers
+            ],
             "cpu_seconds_all_processes": cpu,
             "rows": rows,
             "target_seconds": 120,
@@ -376,6 +379,8 @@ def show(result: dict[str, Any]) -> None:
         f"ratio: rebuild runs at {r['events_per_second'] / b['events_per_second']:.2f}x "
         "the raw loop's rate"
     )
+    for worker in r["worker_seconds"]:
+        print(f"  worker {', '.join(worker['views'])}: {worker['seconds']:.1f} s")
     print(f"rows: {r['rows']}")
     print(
         f"client_slice ({q['median_entries_per_client']} entries per client, "

@@ -145,12 +145,29 @@ class SQLiteDatabase(Database):
         finally:
             conn.execute("ROLLBACK")
 
+    @contextmanager
+    def attached(self, path: Path, name: str) -> Iterator[None]:
+        """Another SQLite file attached to this thread's connection as ``name`` (for
+        copying tables between files in one transaction); detached afterwards."""
+        conn = self._connection()
+        conn.execute("ATTACH DATABASE ? AS " + _identifier(name), (str(path),))
+        try:
+            yield
+        finally:
+            conn.execute("DETACH DATABASE " + _identifier(name))
+
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def _identifier(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError("not an SQL identifier")
+    return name
 
 
 # --- PostgreSQL -----------------------------------------------------------------------

@@ -298,6 +298,29 @@ class Context:
             self._memo[memo_key] = found
         return found
 
+    def allowed_groups(self, work: ClientWork, audience: int) -> list[int]:
+        """The client's signature groups ``audience`` may see: ``allowed`` for every group
+        at once, with the consent coverage looked up once per category."""
+        if self.protocol is None:
+            return []
+        key = self.audience_keys[audience]
+        own, memo, parts = key.agency_id, self._memo, self._group_parts
+        covered: dict[str, int] = {}
+        found: list[int] = []
+        for sig, members in work.groups.items():
+            agency, part = parts[sig]
+            labels = next(iter(members.values()))
+            category = labels.category
+            coverage = covered.get(category)
+            if coverage is None:
+                coverage = covered[category] = self.coverage(work, audience, key, category)
+            allowed = memo.get((audience, part, agency == own, coverage))
+            if allowed is None:
+                allowed = self.allowed(audience, sig, labels, work)
+            if allowed:
+                found.append(sig)
+        return found
+
     def coverage(self, work: ClientWork, audience: int, key: AudienceKey, category: str) -> int:
         """2: a refusal covers (category, audience, purpose); 1: only a grant; 0: neither.
 

@@ -48,12 +48,10 @@ def _visible_now(
     """The client's entries ``audience`` may see, deciding each signature group once
     (the signatures allowed are added to ``allowed_sigs``)."""
     shown: set[int] = set()
-    for sig, members in work.groups.items():
-        labels = next(iter(members.values()))
-        if ctx.allowed(audience, sig, labels, work):
-            shown.update(members)
-            if allowed_sigs is not None:
-                allowed_sigs.add(sig)
+    for sig in ctx.allowed_groups(work, audience):
+        shown.update(work.groups[sig])
+        if allowed_sigs is not None:
+            allowed_sigs.add(sig)
     return shown
 
 
