@@ -331,6 +331,9 @@ def run(
                 for t in ("av_entries", "av_visible", "av_feed", "av_clients", "av_audiences",
                           "rf_referrals", "inv_involvements", "cc_concerns")
             }  # fmt: skip
+            rows["av_feed items"] = int(
+                tx.scalar("SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM av_feed")
+            )
         print(f"[{backend}] reads ...", file=sys.stderr)
         latency = typical_reads(app, databases.views, reads)
     finally:

@@ -68,6 +68,12 @@ class Database(ABC):
         """Context manager yielding a read-only ``Tx`` over one consistent snapshot."""
 
     @abstractmethod
+    def read(self, sql: str, params: Params = ()) -> list[Row]:
+        """The rows of one read-only statement, outside any transaction: a single
+        statement sees one consistent snapshot by itself, so a read that fits in one
+        statement needs no ``BEGIN``/``ROLLBACK`` (one round trip on PostgreSQL)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -144,6 +150,10 @@ class SQLiteDatabase(Database):
             yield _SQLiteTx(conn)
         finally:
             conn.execute("ROLLBACK")
+
+    def read(self, sql: str, params: Params = ()) -> list[Row]:
+        # isolation_level=None: the statement runs in its own implicit read transaction.
+        return [tuple(r) for r in self._connection().execute(sql, params).fetchall()]
 
     @contextmanager
     def attached(self, path: Path, name: str) -> Iterator[None]:
@@ -258,6 +268,12 @@ class PostgresDatabase(Database):
             finally:
                 conn.isolation_level = None
                 conn.read_only = None
+
+    def read(self, sql: str, params: Params = ()) -> list[Row]:
+        # Pooled connections are in autocommit mode: the statement is its own transaction.
+        with self._pool().connection() as conn, conn.cursor() as cur:
+            cur.execute(to_pyformat(sql), params or None)
+            return [tuple(r) for r in cur.fetchall()]
 
     def close(self) -> None:
         if self._opened:

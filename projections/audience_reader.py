@@ -9,11 +9,32 @@ from typing import Any
 
 from carerecord.db import Tx
 from carerecord.slice import EntryState
-from projections.audience_store import META_COLUMNS, entry_from_row, unpack_entries
+from projections.audience_store import (
+    META_COLUMNS,
+    entry_from_row,
+    unpack_entries,
+    unpack_feed,
+)
 from projections.audiences import AudienceKey
 from projections.reading import PostgresReader, SQLiteReader, ViewReader
+from projections.rows import chunks as chunks_of
 
 _ENTRY_SELECT = ", ".join(f"e.{c}" for c in META_COLUMNS[1:]) + ", e.text"
+FEED_READ_CHUNKS = 8
+"""Feed rows fetched per query while a page of the feed is gathered."""
+_NO_ENTRY = ", ".join(["NULL"] * (len(META_COLUMNS) - 1 + 1))
+_CLIENT_VIEW = (
+    "SELECT 0, s.value, c.client_no, c.version, v.entries, " + _NO_ENTRY + " "
+    "FROM (SELECT 1 AS one) o "
+    "LEFT JOIN av_state s ON s.name = 'protocol_version' "
+    "LEFT JOIN av_clients c ON c.client_id = ? "
+    "LEFT JOIN av_visible v ON v.client_no = c.client_no AND v.audience_id = ? "
+    "UNION ALL "
+    "SELECT 1, NULL, NULL, NULL, NULL, " + _ENTRY_SELECT + " "
+    "FROM av_entries e JOIN av_visible v ON v.client_no = e.client_no AND v.audience_id = ? "
+    "JOIN av_clients c ON c.client_no = e.client_no WHERE c.client_id = ?"
+)
+"""The head row (0) and, if the audience's view of the client exists, its entry rows (1)."""
 
 
 def _entry(row: Sequence[Any]) -> tuple[int, EntryState]:
@@ -86,33 +107,27 @@ class AudienceViewReader(ViewReader):
             return self._protocol_version(tx)
 
     def client_view(self, client_id: str, key: AudienceKey) -> ViewSnapshot:
-        """The entries ``key`` may see of the client (as decided at projection time)."""
-        with self.db.snapshot() as tx:
-            audience = self.audience_id(key, tx)
-            # The protocol the views were decided under, the client's view version and the
-            # audience's entry set in one round trip (each may be missing: LEFT JOINs).
-            head = tx.fetchone(
-                "SELECT s.value, c.client_no, c.version, v.entries FROM (SELECT 1 AS one) o "
-                "LEFT JOIN av_state s ON s.name = 'protocol_version' "
-                "LEFT JOIN av_clients c ON c.client_id = ? "
-                "LEFT JOIN av_visible v ON v.client_no = c.client_no AND v.audience_id = ?",
-                (client_id, audience),
+        """The entries ``key`` may see of the client (as decided at projection time).
+
+        One statement (so one snapshot, and one round trip on PostgreSQL): a head row with
+        the protocol the views were decided under, the client's view version and the
+        audience's entry set (each may be missing: LEFT JOINs), then - only if that view
+        exists - the client's entry rows, of which those in the set are decoded.
+        """
+        audience = self.audience_id(key)
+        rows = self.db.read(_CLIENT_VIEW, (client_id, audience, audience, client_id))
+        head = next(r for r in rows if r[0] == 0)  # the one-row select always yields it
+        _, state, client_no, version, packed = head[:5]
+        protocol_version = None if state is None else int(bytes(state).decode())
+        if client_no is None:
+            return ViewSnapshot(None, 0, protocol_version, (), materialised=False)
+        client_no, version = int(client_no), int(version)
+        seen = None if packed is None else frozenset(unpack_entries(packed))
+        if not seen:
+            return ViewSnapshot(
+                client_no, version, protocol_version, (), materialised=seen is not None
             )
-            assert head is not None  # the one-row select always yields its row
-            state, client_no, version, packed = head
-            protocol_version = None if state is None else int(bytes(state).decode())
-            if client_no is None:
-                return ViewSnapshot(None, 0, protocol_version, (), materialised=False)
-            client_no, version = int(client_no), int(version)
-            seen = None if packed is None else frozenset(unpack_entries(packed))
-            if not seen:
-                return ViewSnapshot(
-                    client_no, version, protocol_version, (), materialised=seen is not None
-                )
-            rows = tx.fetchall(
-                f"SELECT {_ENTRY_SELECT} FROM av_entries e WHERE e.client_no = ?", (client_no,)
-            )
-        entries = (_entry(r)[1] for r in rows if int(r[0]) in seen)  # decode only those seen
+        entries = (_entry(r[5:])[1] for r in rows if r[0] == 1 and int(r[5]) in seen)
         return ViewSnapshot(
             client_no, version, protocol_version, tuple(s for s in entries if not s.in_error)
         )
@@ -151,18 +166,39 @@ class AudienceViewReader(ViewReader):
         return state, entry_no in seen
 
     def feed_rows(self, audience_id: int, after: int, limit: int) -> list[FeedRow]:
+        """Up to ``limit`` feed items of the audience with sequence numbers above ``after``,
+        in order (read chunk by chunk, with their clients' ids, in one snapshot)."""
+        found: list[tuple[int, int, int, str, int | None, str | None]] = []
         with self.db.snapshot() as tx:
-            rows = tx.fetchall(
-                "SELECT f.seq, f.position, f.client_no, c.client_id, f.kind, f.entry_no, "
-                "f.subject FROM av_feed f JOIN av_clients c ON c.client_no = f.client_no "
-                "WHERE f.audience_id = ? AND f.seq > ? ORDER BY f.seq LIMIT ?",
-                (audience_id, after, limit),
-            )
+            cursor = after
+            while len(found) < limit:
+                chunks = tx.fetchall(
+                    "SELECT last_seq, items FROM av_feed WHERE audience_id = ? AND last_seq > ? "
+                    "ORDER BY last_seq LIMIT ?",
+                    (audience_id, cursor, FEED_READ_CHUNKS),
+                )
+                for last_seq, items in chunks:
+                    found.extend(i for i in unpack_feed(items) if i[0] > after)
+                    cursor = int(last_seq)
+                    if len(found) >= limit:
+                        break
+                if len(chunks) < FEED_READ_CHUNKS:
+                    break
+            del found[limit:]
+            clients = sorted({item[2] for item in found})
+            ids: dict[int, str] = {}
+            for part in chunks_of(clients):
+                cond, params = self.any_of("client_no", part)
+                ids.update(
+                    (int(no), str(cid))
+                    for no, cid in tx.fetchall(
+                        f"SELECT client_no, client_id FROM av_clients WHERE {cond}", params
+                    )
+                )
         return [
-            FeedRow(int(r[0]), int(r[1]), int(r[2]), str(r[3]), str(r[4]),
-                    None if r[5] is None else int(r[5]), r[6])
-            for r in rows
-        ]  # fmt: skip
+            FeedRow(seq, position, client_no, ids[client_no], kind, entry_no, subject)
+            for seq, position, client_no, kind, entry_no, subject in found
+        ]
 
     def client_entries(
         self, client_no: int, entry_nos: Sequence[int], audience_id: int

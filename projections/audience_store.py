@@ -61,7 +61,9 @@ ENTRY_COLUMNS = (
     "resolved",
 )
 META_COLUMNS = tuple(c for c in ENTRY_COLUMNS if c != "text")
-FEED_COLUMNS = ("audience_id", "seq", "position", "client_no", "kind", "entry_no", "subject")
+FEED_COLUMNS = ("audience_id", "last_seq", "first_seq", "items")
+FEED_CHUNK = 256
+"""Most feed items one ``av_feed`` row holds."""
 
 
 def pack_entries(entry_nos: Iterable[int]) -> bytes:
@@ -75,8 +77,30 @@ def unpack_entries(data: Any) -> tuple[int, ...]:
     return struct.unpack(f"<{len(raw) // 4}I", raw)
 
 
-def _feed_key(row: tuple[Any, ...]) -> tuple[int, int]:
-    return row[0], row[1]
+def feed_chunks(
+    feed: Sequence[tuple[int, int, int, int, str, int | None, str | None]],
+) -> list[tuple[int, int, int, bytes]]:
+    """A batch's feed items - ``(audience, seq, position, client_no, kind, entry_no,
+    subject)`` in the order given, sequence numbers rising per audience - as ``av_feed``
+    rows: per audience, runs of up to ``FEED_CHUNK`` items, in key order."""
+    by_audience: dict[int, list[tuple[int, int, int, str, int | None, str | None]]] = {}
+    for audience, seq, position, client_no, kind, entry_no, subject in feed:
+        by_audience.setdefault(audience, []).append(
+            (seq, position, client_no, kind, entry_no, subject)
+        )
+    rows = []
+    for audience in sorted(by_audience):
+        items = by_audience[audience]
+        for start in range(0, len(items), FEED_CHUNK):
+            part = items[start : start + FEED_CHUNK]
+            rows.append((audience, part[-1][0], part[0][0], orjson.dumps(part)))
+    return rows
+
+
+def unpack_feed(data: Any) -> list[tuple[int, int, int, str, int | None, str | None]]:
+    """The items of one ``av_feed`` row: ``(seq, position, client_no, kind, entry_no,
+    subject)``."""
+    return [(a, b, c, d, e, f) for a, b, c, d, e, f in orjson.loads(bytes(data))]
 
 
 def entry_row(client_no: int, entry_no: int, e: EntryState) -> tuple[Any, ...]:
@@ -296,7 +320,7 @@ class AudienceStore(ABC):
         self._write_entries(tx, out)
         self._write_visible(tx, out)
         if out.feed:
-            self.insert(tx, "av_feed", FEED_COLUMNS, sorted(out.feed, key=_feed_key))
+            self.insert(tx, "av_feed", FEED_COLUMNS, feed_chunks(out.feed))
         if context:
             self._write_context(tx, ctx)
         out.clear()

@@ -8,6 +8,7 @@ import pytest
 from views_world import GP, GP_COLLEAGUE, HOUSING, NURSE, SOCIAL_WORKER, World
 
 from carerecord import errors
+from projections.audience_store import unpack_feed
 from projections.results import FeedPage
 
 
@@ -46,7 +47,11 @@ def test_an_agency_system_follows_shares_updates_and_recalls_of_its_clients(
     # Shared and updated items are re-checked now (consent withdrawn): only the recall is left.
     assert kinds(pages) == [("entry_recalled", entry)]
     with world.databases.views.snapshot() as tx:  # ... though all three are in the feed
-        stored = [r[0] for r in tx.fetchall("SELECT kind FROM av_feed ORDER BY audience_id, seq")]
+        stored = [
+            item[3]
+            for (items,) in tx.fetchall("SELECT items FROM av_feed ORDER BY audience_id, last_seq")
+            for item in unpack_feed(items)
+        ]
     assert {"entry_shared", "entry_updated", "entry_recalled"} <= set(stored)
 
 

@@ -23,6 +23,7 @@ from carerecord.db import Database, Databases
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.audience_store import unpack_feed
 from projections.errors import ProjectionFailed
 from projections.framework import TRACKING_TABLE
 from projections.rebuild import rebuild, rebuild_in_workers, worker_groups
@@ -45,17 +46,26 @@ def store(settings: Settings, clock: Any) -> Iterator[tuple[CareRecord, Database
 
 
 def dump(views: Database) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every view table, in a canonical order."""
+    """Every row of every view table, in a canonical order. The feed is compared item by
+    item: how its items are cut into rows follows the batches, which a rebuild changes."""
     tables = [t for p in view_projections(views, ProjectionSettings()) for t in p.tables]
     with views.snapshot() as tx:
-        return {
+        dumped = {
             table: sorted(
                 (tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
                  for row in tx.fetchall(f"SELECT * FROM {table}")),
                 key=repr,
             )
-            for table in tables
+            for table in tables if table != "av_feed"
         }  # fmt: skip
+        dumped["av_feed"] = [
+            (int(audience), *item)
+            for audience, items in tx.fetchall(
+                "SELECT audience_id, items FROM av_feed ORDER BY audience_id, last_seq"
+            )
+            for item in unpack_feed(items)
+        ]
+    return dumped
 
 
 def positions(views: Database) -> dict[str, int]:
