@@ -178,7 +178,19 @@ class AudienceStore(ABC):
 
     @abstractmethod
     def insert(self, tx: Tx, table: str, columns: Sequence[str], rows: list[Any]) -> None:
-        """Bulk-insert rows (the one place the dialects differ)."""
+        """Bulk-insert rows."""
+
+    @abstractmethod
+    def update(self, tx: Tx, table: str, columns: Sequence[str], key: str, rows: list[Any]) -> None:
+        """Set ``columns`` of the rows whose ``key`` is given: each row is the new values
+        followed by the key."""
+
+    @abstractmethod
+    def upsert(
+        self, tx: Tx, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[Any]
+    ) -> None:
+        """Insert rows (``keys`` then ``columns``), replacing ``columns`` where the keys
+        exist."""
 
     # --- loading -----------------------------------------------------------------------
 
@@ -304,7 +316,7 @@ class AudienceStore(ABC):
             )
         seqs = [(ctx.feed_seq[a], a) for a in sorted(ctx.dirty_seq - new_audiences)]
         if seqs:
-            tx.executemany("UPDATE av_audiences SET feed_seq = ? WHERE audience_id = ?", seqs)
+            self.update(tx, "av_audiences", ("feed_seq",), "audience_id", seqs)
         ctx.new_audiences.clear()
         ctx.dirty_seq.clear()
         self._write_clients(tx, out)
@@ -332,14 +344,12 @@ class AudienceStore(ABC):
             self.insert(tx, "av_clients", ("client_no", "client_id", "version", "state"), new)
         states = [(w.version, encode_state(w), w.no) for w in works if not w.new and w.state_dirty]
         if states:
-            tx.executemany(
-                "UPDATE av_clients SET version = ?, state = ? WHERE client_no = ?", states
-            )
+            self.update(tx, "av_clients", ("version", "state"), "client_no", states)
         versions = [
             (w.version, w.no) for w in works if not w.new and not w.state_dirty and w.version_dirty
         ]
         if versions:
-            tx.executemany("UPDATE av_clients SET version = ? WHERE client_no = ?", versions)
+            self.update(tx, "av_clients", ("version",), "client_no", versions)
         for work in works:
             work.new = work.state_dirty = work.version_dirty = False
 
@@ -395,11 +405,7 @@ class AudienceStore(ABC):
             for client, audience in sorted(out.views)
         ]
         if rows:
-            tx.executemany(
-                "INSERT INTO av_visible (client_no, audience_id, entries) VALUES (?, ?, ?) "
-                "ON CONFLICT (client_no, audience_id) DO UPDATE SET entries = excluded.entries",
-                rows,
-            )
+            self.upsert(tx, "av_visible", ("client_no", "audience_id"), ("entries",), rows)
 
     def _write_context(self, tx: Tx, ctx: Context) -> None:
         values = []
@@ -431,13 +437,71 @@ class SQLiteAudienceStore(AudienceStore):
         marks = placeholders(len(columns))
         tx.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
+    def update(self, tx: Tx, table: str, columns: Sequence[str], key: str, rows: list[Any]) -> None:
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        tx.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
+
+    def upsert(
+        self, tx: Tx, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[Any]
+    ) -> None:
+        names = (*keys, *columns)
+        tx.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({placeholders(len(names))}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns),
+            rows,
+        )
+
+
+PG_TYPES = {
+    "audience_id": "integer",
+    "client_no": "integer",
+    "entries": "bytea",
+    "feed_seq": "bigint",
+    "state": "bytea",
+    "version": "bigint",
+}
+"""Column types for the array parameters of the PostgreSQL bulk statements."""
+FEED_TYPES = ("integer", "bigint", "bigint", "bytea")
+
 
 class PostgresAudienceStore(AudienceStore):
+    """Bulk writes in one statement each: ``COPY`` for inserts (binary for the feed's
+    chunks, whose bytes would double as text), ``unnest`` of arrays for updates and
+    upserts - a statement per row, even pipelined, cost the server most of a rebuild's
+    write time."""
+
     def insert(self, tx: Tx, table: str, columns: Sequence[str], rows: list[Any]) -> None:
         cursor = tx.cursor  # type: ignore[attr-defined]
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        binary = table == "av_feed"
+        options = " (FORMAT BINARY)" if binary else ""
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN{options}") as copy:
+            if binary:
+                copy.set_types(FEED_TYPES)
             for row in rows:
                 copy.write_row(row)
+
+    def update(self, tx: Tx, table: str, columns: Sequence[str], key: str, rows: list[Any]) -> None:
+        names = (*columns, key)
+        arrays = ", ".join(f"?::{PG_TYPES[n]}[]" for n in names)
+        sets = ", ".join(f"{c} = u.{c}" for c in columns)
+        tx.execute(
+            f"UPDATE {table} AS t SET {sets} FROM unnest({arrays}) AS u({', '.join(names)}) "
+            f"WHERE t.{key} = u.{key}",
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+
+    def upsert(
+        self, tx: Tx, table: str, keys: Sequence[str], columns: Sequence[str], rows: list[Any]
+    ) -> None:
+        names = (*keys, *columns)
+        arrays = ", ".join(f"?::{PG_TYPES[n]}[]" for n in names)
+        tx.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns),
+            [list(values) for values in zip(*rows, strict=True)],
+        )
 
 
 def audience_store(db: Database) -> AudienceStore:

@@ -77,12 +77,11 @@ class AudienceViewsProjection:
         if self._ctx is None:
             self._ctx, self._next_no = self.store.load_context(tx)
         ctx = self._ctx
-        self._prefetch(tx, items)
+        client_ids = self._prefetch(tx, items)
         out = Changes()
-        for item in items:
+        for item, client_id in zip(items, client_ids, strict=True):
             topic = item.topic
-            if topic.startswith(CLIENT_PREFIX):
-                client_id = str(item.originator_id)
+            if client_id is not None:
                 if topic == REGISTERED:
                     work = ClientWork(self._next_no, client_id, 0, new=True)
                     self._next_no += 1
@@ -103,15 +102,19 @@ class AudienceViewsProjection:
         self._flush(tx, out, final=True)
         self._evict()
 
-    def _prefetch(self, tx: Tx, items: Sequence[Envelope]) -> None:
-        """Load, in bulk, the working states the batch's client events will need."""
+    def _prefetch(self, tx: Tx, items: Sequence[Envelope]) -> list[str | None]:
+        """Load, in bulk, the working states the batch's client events will need; returns
+        each item's client id (None for events of other streams)."""
         registered: set[str] = set()
         wanted: dict[str, bool] = {}
+        client_ids: list[str | None] = []
         for item in items:
             topic = item.topic
             if not topic.startswith(CLIENT_PREFIX):
+                client_ids.append(None)
                 continue
             client_id = str(item.originator_id)
+            client_ids.append(client_id)
             if topic == REGISTERED:
                 registered.add(client_id)
             elif client_id not in registered:
@@ -126,6 +129,7 @@ class AudienceViewsProjection:
         for client_id in wanted:
             self._cache.move_to_end(client_id)
         self._load_full(tx, [self._cache[c] for c, full in wanted.items() if full])
+        return client_ids
 
     def _load(self, tx: Tx, client_id: str) -> ClientWork:
         """A client evicted mid-batch (after a flush, so the tables are current)."""

@@ -9,15 +9,18 @@ written, in small irregular batches; the rebuild reads it all in large ones.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from eventsourcing.utils import get_topic
+from typer.testing import CliRunner
 
 from bench.synthetic import Spec, generate
 from carerecord.application import CareRecord
+from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database, Databases
 from carerecord.migrate import migrate
@@ -201,3 +204,34 @@ def test_rebuilding_one_view_leaves_the_others_alone(
 
     assert report.names == ("referrals",)
     assert dump(databases.views) == before
+
+
+def command_env(settings: Settings) -> dict[str, str]:
+    """The environment that points ``carerecord`` commands at this store."""
+    env = {
+        "CARERECORD_DATA_DIR": str(settings.data_dir),
+        "CARERECORD_IDENTIFIER_KEY": base64.b64encode(settings.identifier_key or b"").decode(),
+    }
+    pg = settings.postgres
+    if pg is not None:
+        env["CARERECORD_DATABASE_URL"] = f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}"
+        env["CARERECORD_POSTGRES_SCHEMA"] = pg.schema
+    return env
+
+
+def test_the_rebuild_command_uses_worker_processes_and_reports_the_rate(
+    store: tuple[CareRecord, Databases], settings: Settings
+) -> None:
+    app, databases = store
+    generate(app, Spec(events=1_500, clients=15, active=8))
+    view_runner(app, databases.views, ProjectionSettings()).catch_up()
+    before = dump(databases.views)
+
+    result = CliRunner().invoke(cli, ["rebuild", "--workers", "2"], env=command_env(settings))
+
+    assert result.exit_code == 0, result.output
+    assert "Rebuilt directory, audience_views" in result.output
+    assert "events/s" in result.output
+    assert dump(databases.views) == before
+    refused = CliRunner().invoke(cli, ["rebuild", "--workers", "0"], env=command_env(settings))
+    assert refused.exit_code == 2
