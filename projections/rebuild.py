@@ -24,6 +24,7 @@ done. On PostgreSQL the workers write the views directly (row locks only).
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import queue
 import tempfile
@@ -37,10 +38,11 @@ from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import apply_area
 from carerecord.settings import Settings
 from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE, Projection, reset
+from projections.framework import TRACKING_TABLE, Projection, lock_positions, reset
 from projections.runner import EventLogSource, Progress, ProjectionRunner, describe
 from projections.settings import ProjectionSettings
 
+log = logging.getLogger("carerecord.projections")
 REBUILD_PAGE_SIZE = 20_000
 HEAVY_VIEWS = ("audience_views",)
 """Views that get a rebuild worker of their own (the rest share one)."""
@@ -187,15 +189,22 @@ def _copy_scratch(
             if path is None:
                 continue
             projections = view_projections(views, settings, groups[index])
+            names = [p.name for p in projections]
             with views.attached(path, "scratch"), views.transaction() as tx:
+                moved = [n for n, at in lock_positions(tx, views, names).items() if at != 0]
+                if moved:
+                    # A live worker has been rebuilding these views in the views file
+                    # meanwhile: its rows and positions agree; the scratch copy is dropped.
+                    log.warning("rebuild: %s advanced by another runner; kept", moved[0])
+                    continue
                 for projection in projections:
                     for table in projection.tables:
                         tx.execute(f"INSERT INTO main.{table} SELECT * FROM scratch.{table}")
-                marks = ", ".join("?" * len(projections))
+                marks = ", ".join("?" * len(names))
                 tx.execute(
                     f"INSERT OR REPLACE INTO main.{TRACKING_TABLE} "
                     f"SELECT * FROM scratch.{TRACKING_TABLE} WHERE name IN ({marks})",
-                    [p.name for p in projections],
+                    names,
                 )
     finally:
         databases.close()
