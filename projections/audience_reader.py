@@ -22,7 +22,7 @@ from projections.rows import chunks as chunks_of
 _ENTRY_SELECT = ", ".join(f"e.{c}" for c in META_COLUMNS[1:]) + ", e.text"
 FEED_READ_CHUNKS = 8
 """Feed rows fetched per query while a page of the feed is gathered."""
-_NO_ENTRY = ", ".join(["NULL"] * (len(META_COLUMNS) - 1 + 1))
+_NO_ENTRY = ", ".join(["NULL"] * len(META_COLUMNS))  # as many as _ENTRY_SELECT's columns
 _CLIENT_VIEW = (
     "SELECT 0, s.value, c.client_no, c.version, v.entries, " + _NO_ENTRY + " "
     "FROM (SELECT 1 AS one) o "
