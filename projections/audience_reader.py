@@ -28,13 +28,20 @@ _CLIENT_VIEW = (
     "FROM (SELECT 1 AS one) o "
     "LEFT JOIN av_state s ON s.name = 'protocol_version' "
     "LEFT JOIN av_clients c ON c.client_id = ? "
-    "LEFT JOIN av_visible v ON v.client_no = c.client_no AND v.audience_id = ? "
+    "LEFT JOIN av_audiences a ON a.key = ? "
+    "LEFT JOIN av_visible v ON v.client_no = c.client_no AND v.audience_id = a.audience_id "
     "UNION ALL "
     "SELECT 1, NULL, NULL, NULL, NULL, " + _ENTRY_SELECT + " "
-    "FROM av_entries e JOIN av_visible v ON v.client_no = e.client_no AND v.audience_id = ? "
-    "JOIN av_clients c ON c.client_no = e.client_no WHERE c.client_id = ?"
+    "FROM av_entries e JOIN av_clients c ON c.client_no = e.client_no "
+    "JOIN av_audiences a ON a.key = ? "
+    "JOIN av_visible v ON v.client_no = e.client_no AND v.audience_id = a.audience_id "
+    "WHERE c.client_id = ?"
 )
-"""The head row (0) and, if the audience's view of the client exists, its entry rows (1)."""
+"""The head row (0) and, if the audience's view of the client exists, its entry rows (1).
+The audience is found by its key in the same statement: looked up separately (in another
+snapshot) it could be missing while the client's version is already past the projection
+of the grant or relationship that created it, and the read would wrongly take an empty
+record for a built one."""
 
 
 def _entry(row: Sequence[Any]) -> tuple[int, EntryState]:
@@ -114,8 +121,7 @@ class AudienceViewReader(ViewReader):
         audience's entry set (each may be missing: LEFT JOINs), then - only if that view
         exists - the client's entry rows, of which those in the set are decoded.
         """
-        audience = self.audience_id(key)
-        rows = self.db.read(_CLIENT_VIEW, (client_id, audience, audience, client_id))
+        rows = self.db.read(_CLIENT_VIEW, (client_id, key.text, key.text, client_id))
         head = next(r for r in rows if r[0] == 0)  # the one-row select always yields it
         _, state, client_no, version, packed = head[:5]
         protocol_version = None if state is None else int(bytes(state).decode())
