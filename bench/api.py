@@ -53,6 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.settings import ApiSettings  # noqa: E402
+from bench.pg import PG_URL, bench_postgres  # noqa: E402
 from carerecord.application import CareRecord  # noqa: E402
 from carerecord.migrate import migrate  # noqa: E402
 from carerecord.protocol import bundled_document  # noqa: E402
@@ -61,9 +62,6 @@ from carerecord.settings import Settings  # noqa: E402
 from carerecord.values import Viewer  # noqa: E402
 from carerecord.vocab import ViewerKind  # noqa: E402
 
-PG_URL = os.environ.get(
-    "CARERECORD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
 QUERY = """query Visit($id: ID!) {
   client(id: $id) {
     clientId
@@ -92,11 +90,10 @@ TEXT = "Seen at home; dressing changed, healing well, carer present. " * 4
 
 def settings_for(schema: str, data_dir: Path) -> Settings:
     base = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL})
-    assert base.postgres is not None
     return replace(
         base,
         data_dir=data_dir,
-        postgres=replace(base.postgres, schema=schema),
+        postgres=replace(bench_postgres(), schema=schema),
         identifier_key=b"b" * 32,
         pool_size=8,
     )

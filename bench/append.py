@@ -52,6 +52,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pg import bench_postgres  # noqa: E402
 from carerecord.errors import CareRecordError  # noqa: E402
 from carerecord.migrate import migrate  # noqa: E402
 from carerecord.protocol import bundled_document  # noqa: E402
@@ -60,9 +61,6 @@ from carerecord.settings import PostgresParams, Settings  # noqa: E402
 from carerecord.values import Viewer  # noqa: E402
 from carerecord.vocab import ViewerKind  # noqa: E402
 
-PG_URL = os.environ.get(
-    "CARERECORD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
 KEY = b"b" * 32
 HEADINGS = ("History", "Examination", "Plan", "Social context")
 
@@ -128,8 +126,7 @@ def fresh_store(backend: str) -> Iterator[Settings]:
     if backend == "sqlite":
         yield Settings(data_dir=data_dir, identifier_key=KEY)
         return
-    base = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
-    assert base is not None
+    base = bench_postgres()
     schema = f"bench_append_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))

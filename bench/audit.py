@@ -45,7 +45,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,9 +85,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if sys.path and Path(sys.path[0] or ".").resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)  # run as a script: ``api`` is our package, not bench/api.py
 
-PG_URL = os.environ.get(
-    "CARERECORD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-)
+from bench.pg import bench_postgres  # noqa: E402
+
 TEXT = "Seen at home; " * 20  # ~280 characters of stand-in entry text
 
 PEOPLE = [  # (practitioner, agency, sector, profession, roles)
@@ -114,8 +113,7 @@ def store(backend: str) -> Iterator[Settings]:
         settings = Settings(data_dir=Path(tmp) / "data", identifier_key=b"b" * 32)
         schema = None
         if backend == "postgres":
-            base = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL})
-            assert base.postgres is not None
+            base = replace(Settings(), postgres=bench_postgres())
             schema = f"bench_{uuid.uuid4().hex[:10]}"
             with psycopg.connect(base.postgres.conninfo(), autocommit=True) as conn:
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
@@ -673,7 +671,7 @@ def bench_overhead(backend: str, requests: int, concurrency: int, rounds: int) -
 
     bench_api = _bench_api()
     schema = f"bench_ovh_{uuid.uuid4().hex[:10]}"
-    pg = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
+    pg = bench_postgres() if backend == "postgres" else None
     if backend == "postgres":
         assert pg is not None
         with psycopg.connect(pg.conninfo(), autocommit=True) as conn:

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.pg import bench_postgres  # noqa: E402
 from bench.synthetic import Spec, generate  # noqa: E402
 from carerecord.db import Database, Databases  # noqa: E402
 from carerecord.migrate import migrate  # noqa: E402
@@ -87,11 +88,7 @@ def settings_for(backend: str, events: int, clients: int) -> Settings:
     name = f"{events}-{clients}"
     if backend == "sqlite":
         return Settings(data_dir=RESULTS / "work" / f"sqlite-{name}", identifier_key=KEY)
-    url = os.environ.get(
-        "CARERECORD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/carerecord_test"
-    )
-    base = Settings.from_env({"CARERECORD_DATABASE_URL": url}).postgres
-    assert base is not None
+    base = bench_postgres()
     schema = f"bench_views_{name.replace('-', '_')}"
     with psycopg.connect(base.conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
