@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,15 +23,23 @@ from bench.synthetic import Spec, generate
 from carerecord.application import CareRecord
 from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
-from carerecord.db import Database, Databases
+from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from projections.audience_store import unpack_feed
 from projections.errors import ProjectionFailed
 from projections.framework import TRACKING_TABLE
-from projections.rebuild import rebuild, rebuild_in_workers, worker_groups
+from projections.rebuild import (
+    _copy_scratch,
+    _scratch_views,
+    rebuild,
+    rebuild_in_workers,
+    reset_views,
+    worker_groups,
+)
 from projections.registry import VIEW_NAMES, view_projections, view_runner
+from projections.runner import EventLogSource, ProjectionRunner
 from projections.settings import ProjectionSettings
 
 pytestmark = pytest.mark.slow
@@ -235,3 +244,50 @@ def test_the_rebuild_command_uses_worker_processes_and_reports_the_rate(
     assert dump(databases.views) == before
     refused = CliRunner().invoke(cli, ["rebuild", "--workers", "0"], env=command_env(settings))
     assert refused.exit_code == 2
+
+
+def test_a_scratch_copy_is_dropped_when_a_live_runner_rebuilt_those_views_meanwhile(
+    tmp_path: Path, clock: Any
+) -> None:
+    # SQLite: a rebuild worker writes its views into a scratch file, copied into the views
+    # file at the end. If a live worker rebuilt the same (emptied) views in the meantime,
+    # the copy must be dropped: its rows would collide with the live runner's rows.
+    settings = Settings(data_dir=tmp_path / "data", identifier_key=b"k" * 32)
+    migrate(settings)
+    app = open_care_record(settings, clock=clock)
+    databases = Databases(settings)
+    try:
+        generate(app, Spec(events=1_500, clients=20, active=8, save_every=100))
+        config = ProjectionSettings()
+        groups = worker_groups(VIEW_NAMES, 2)
+        light = groups[1]
+        reset_views(databases.views, view_projections(databases.views, config, light))
+
+        path = _scratch_views(tmp_path / "scratch.sqlite3")
+        scratch = SQLiteDatabase(path)
+        try:
+            ProjectionRunner(
+                EventLogSource(app), scratch, view_projections(scratch, config, light)
+            ).catch_up()
+        finally:
+            scratch.close()
+        head = int(app.recorder.max_notification_id() or 0)
+
+        view_runner(app, databases.views, config, names=light).catch_up()  # the live one
+        live = dump(databases.views)
+        assert len(live["inv_involvements"]) > 10
+
+        _copy_scratch(settings, config, groups, [None, path])
+
+        assert dump(databases.views) == live
+        assert all(positions(databases.views)[name] == head for name in light)
+
+        # With nobody else writing, the same scratch file is copied in, row for row.
+        reset_views(databases.views, view_projections(databases.views, config, light))
+        assert dump(databases.views)["inv_involvements"] == []
+        _copy_scratch(settings, config, groups, [None, path])
+        assert dump(databases.views) == live
+        assert all(positions(databases.views)[name] == head for name in light)
+    finally:
+        databases.close()
+        app.close()
