@@ -3,12 +3,9 @@ database, created on first use (a fresh machine has the server but not the datab
 
 from __future__ import annotations
 
-import contextlib
 import os
 
-import psycopg
-from psycopg import sql
-
+from carerecord.db import create_postgres_database
 from carerecord.settings import PostgresParams, Settings
 
 PG_URL = os.environ.get(
@@ -20,12 +17,5 @@ def bench_postgres() -> PostgresParams:
     """The benchmark database's parameters (schema ``public``), the database created if missing."""
     params = Settings.from_env({"CARERECORD_DATABASE_URL": PG_URL}).postgres
     assert params is not None
-    admin = params.conninfo().replace(f"dbname='{params.dbname}'", "dbname='postgres'")
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (params.dbname,)
-        ).fetchone()
-        if not exists:
-            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params.dbname)))
+    create_postgres_database(params)
     return params

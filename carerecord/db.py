@@ -281,6 +281,26 @@ class PostgresDatabase(Database):
             self._opened = False
 
 
+def create_postgres_database(params: PostgresParams, *, timeout: float = 5.0) -> bool:
+    """Create ``params.dbname`` on its server if it is missing (connecting to the server's
+    ``postgres`` database); True if it was created. For the test suite and benchmarks on a
+    fresh server: a deployment's database is made by its operators. Raises
+    ``psycopg.OperationalError`` if the server cannot be reached."""
+    from psycopg import sql
+
+    admin = params.conninfo().replace(f"dbname='{params.dbname}'", "dbname='postgres'")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=int(timeout)) as conn:
+        if conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (params.dbname,)
+        ).fetchone():
+            return False
+        try:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params.dbname)))
+        except psycopg.errors.DuplicateDatabase:
+            return False  # made by a concurrent caller
+        return True
+
+
 class Databases:
     """The storage areas of one deployment: ``events``, ``views`` and ``access``.
 

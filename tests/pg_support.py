@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from carerecord.db import create_postgres_database
 from carerecord.settings import PostgresParams, Settings
 
 PG_URL = os.environ.get(
@@ -37,16 +38,8 @@ def postgres_available() -> bool:
     """Is the test PostgreSQL reachable? (Creates the test database on first use.)"""
     if "ok" in _state:
         return bool(_state["ok"])
-    base = pg_base()
-    admin = base.conninfo().replace(f"dbname='{base.dbname}'", "dbname='postgres'")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (base.dbname,)
-            ).fetchone()
-            if not exists:
-                with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base.dbname)))
+        create_postgres_database(pg_base())
         _state["ok"] = True
     except psycopg.OperationalError as exc:
         _state["ok"] = False

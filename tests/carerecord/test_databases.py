@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import replace
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from carerecord.db import Databases
+from carerecord.db import Databases, create_postgres_database
 from carerecord.settings import Settings
 
 
@@ -61,3 +63,20 @@ def test_on_postgresql_a_snapshot_is_read_only_and_the_pooled_connection_is_put_
             tx.execute("CREATE TABLE db_probe (value INTEGER)")
     finally:
         databases.close()
+
+
+@pytest.mark.postgres_only
+def test_a_missing_postgresql_database_is_created_once(settings: Settings) -> None:
+    # The test suite and the benchmarks start from a server without their database.
+    assert settings.postgres is not None
+    name = f"carerecord_new_{uuid.uuid4().hex[:8]}"
+    fresh = replace(settings.postgres, dbname=name, schema="public")
+    admin = settings.postgres.conninfo()
+    try:
+        assert create_postgres_database(fresh) is True
+        assert create_postgres_database(fresh) is False
+        with psycopg.connect(fresh.conninfo()) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == (name,)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
