@@ -1,8 +1,8 @@
 """The batched projection runner: catch up, then follow the log live.
 
-One loop reads a page of the source (for the event log: ``select_notifications``
-in pages of thousands, each notification decoded once with the application's
-mapper), hands every projection the part of the page it has not seen, and commits
+One loop reads a page of the source (for the event log: the recorder's notifications
+in pages of thousands - on PostgreSQL through a binary cursor -, each decoded once with
+the application's mapper), hands every projection the part of the page it has not seen, and commits
 all of their rows *and* their tracking positions in one transaction per page.
 Exactly-once effect follows: a crash before the commit loses the whole page (it is
 read again), a crash after it loses nothing.
