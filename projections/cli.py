@@ -134,9 +134,7 @@ def rebuild_command(
                         settings, config, names=chosen, progress=progress, workers=count
                     )
                 else:
-                    report = rebuild(
-                        app, databases.views, config, names=chosen, progress=progress
-                    )
+                    report = rebuild(app, databases.views, config, names=chosen, progress=progress)
             except ProjectionFailed as failure:
                 console.print(f"[red]projection {failure.name} stopped[/red]: {failure.error}")
                 raise typer.Exit(code=1) from None
