@@ -331,11 +331,14 @@ class ClientRecord(Aggregate):
     def lift_restriction(
         self, restriction_id: str, *, reason: str, actor: Actor, now: datetime, at: datetime
     ) -> None:
-        """Lift a restriction: the placing agency, or an information-governance officer."""
+        """Lift a restriction: only the placing agency may - a practitioner of it with a care
+        relationship, or its information-governance officer without one. Another agency's
+        officer may not: a seal protects the placing agency's decision (often the client's
+        request to it) from every other agency, theirs included."""
         restriction = self.restrictions.get(restriction_id)
         if restriction is None:
             raise errors.RestrictionNotActive(restriction_id=restriction_id)
-        if restriction.agency_id != actor.agency_id and Role.IG_OFFICER not in actor.roles:
+        if restriction.agency_id != actor.agency_id:
             raise errors.NotPermitted(action="lift_restriction")
         if Role.IG_OFFICER not in actor.roles:
             self._require_relationship(actor, now)

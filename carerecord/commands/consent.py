@@ -170,7 +170,8 @@ class ConsentCommands(DirectoryCommands):
         reason: str,
         at: datetime | None = None,
     ) -> CommandResult:
-        """Lift a restriction (the placing agency, or an information-governance officer);
+        """Lift a restriction (the placing agency: a practitioner of it with a care
+        relationship, or its information-governance officer);
         the sealed entries return to the audiences the policy otherwise allows."""
         actor = self._practitioner_actor(caller)
         now = self.clock()

@@ -11,8 +11,10 @@ from care_world import (
     GP,
     GP_PARTNER,
     HOUSING,
+    MH_IG,
     NURSE,
     NURSE_2,
+    POLICE_IG,
     SOCIAL_WORKER,
     World,
     named,
@@ -468,6 +470,22 @@ def test_an_information_governance_officer_lifts_a_restriction_without_a_relatio
         ),
     )
     assert then[0].by == COMMUNITY_IG.practitioner_id
+
+
+def test_another_agencys_information_governance_officer_may_not_lift_a_restriction(
+    world: World,
+) -> None:
+    client = world.register(GP)
+    world.relate(client, NURSE)
+    restriction = seal(world, client, NURSE)  # placed by community health
+    for officer in (POLICE_IG, MH_IG):
+        world.refused(
+            "NOT_PERMITTED",
+            lambda officer=officer: world.app.lift_restriction(
+                officer.caller, client, restriction, reason="Reviewed by IG"
+            ),
+        )
+    assert len(world.app.load_client(client).sharing_state().restrictions) == 1
 
 
 def test_another_agency_may_not_lift_a_restriction(world: World) -> None:
