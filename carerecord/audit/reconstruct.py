@@ -84,15 +84,21 @@ NOT_SLICE_READS = frozenset(
         "caseload.list",
         "referrals.list",
         "concerns.list",
-        "feed.page",
-        "feed.subscription",
         "subject_access.access_log",
         "subject_access.export_log",
     }
 )
-"""Actions the API records that are not a whole slice read: their hash covers something
-else (an identity, a list page, the entries one feed page delivered, an explanation),
-so there is no slice to replay. Auditors' own reads (``audit.*``) are not slices either."""
+"""Actions the API records that are not a slice read: their hash covers something else
+(an identity, a list page, an explanation), so there is no slice to replay. Auditors'
+own reads (``audit.*``) are not slices either."""
+
+FEED_DELIVERIES = frozenset({"feed.page", "feed.subscription"})
+"""Feed pages and subscription deliveries: per client, the entries that page delivered - a
+part of the client's slice at that moment. They are replayed like a slice read and the
+replayed slice narrowed to the entries the record lists (each as many times as it was
+delivered); an entry listed that the slice did not allow is ``missing``, and the hash
+covers exactly what was delivered. A page's referral and break-glass-notice records carry
+no view version and stay ``not_a_slice_read``."""
 
 
 class Outcome(StrEnum):
@@ -234,7 +240,12 @@ class TimeTravel:
         """Replay a recorded read and compare what it must have shown with the record."""
         client_id, view_version = access.client_id, access.view_version
         state_version, protocol_version = access.state_version, access.protocol_version
-        if access.action in NOT_SLICE_READS or access.action.startswith("audit."):
+        delivery = access.action in FEED_DELIVERIES
+        if (
+            access.action in NOT_SLICE_READS
+            or access.action.startswith("audit.")
+            or (delivery and view_version is None)
+        ):
             return self._unreconstructible(access, "not_a_slice_read")
         if client_id is None:
             return self._unreconstructible(access, "no_client_id")
@@ -303,21 +314,33 @@ class TimeTravel:
             protocol=read_protocol.protocol,
             now=access.at,
         )
-        digest = slice_hash(shown)
         recorded = dict(access.items)
+        unexpected: set[str] = set()
+        if delivery:  # a part of the slice: what the slice shows of the entries delivered
+            in_slice = {e.entry_id: e for e in shown}
+            delivered = [in_slice[i] for i, _ in access.items if i in in_slice]
+            digest = slice_hash(delivered)
+            shown = list({e.entry_id: e for e in delivered}.values())
+        else:
+            digest = slice_hash(shown)
         replayed = {e.entry_id: e.version for e in shown}
+        if not delivery:
+            unexpected = replayed.keys() - recorded.keys()
+        missing = tuple(sorted(recorded.keys() - replayed.keys()))
+        changed = tuple(
+            sorted(k for k in recorded.keys() & replayed.keys() if recorded[k] != replayed[k])
+        )
+        faithful = digest == access.response_hash and not missing and not changed
         return Reconstruction(
             access_id=access.access_id,
             client_id=client,
-            outcome=Outcome.MATCH if digest == access.response_hash else Outcome.MISMATCH,
+            outcome=Outcome.MATCH if faithful else Outcome.MISMATCH,
             recorded_hash=access.response_hash,
             reconstructed_hash=digest,
             shown=tuple(shown),
-            missing=tuple(sorted(recorded.keys() - replayed.keys())),
-            unexpected=tuple(sorted(replayed.keys() - recorded.keys())),
-            changed=tuple(
-                sorted(k for k in recorded.keys() & replayed.keys() if recorded[k] != replayed[k])
-            ),
+            missing=missing,
+            unexpected=tuple(sorted(unexpected)),
+            changed=changed,
             view_version=access.view_version,
             state_version=access.state_version,
             protocol_version=access.protocol_version,
