@@ -19,7 +19,9 @@ decision intersected with the curated view.
   protocol version the access recorded, the viewer's standing from the record at
   ``state_version`` at the time of the read, and ``now`` = the time of the read.
 - Shown = entries allowed by both, rendered with the read-time decision; its
-  ``slice_hash`` must equal the recorded ``response_hash``.
+  ``slice_hash`` must equal the recorded ``response_hash``. A feed page (or
+  subscription delivery) delivered a part of that slice: shown is narrowed to the
+  entries its record lists (``FEED_DELIVERIES``).
 
 A ``view_version`` of 0 records that no view of the caller's audience existed yet
 (the projections had not caught up with what gave the caller standing): nothing can
@@ -315,7 +317,6 @@ class TimeTravel:
             now=access.at,
         )
         recorded = dict(access.items)
-        unexpected: set[str] = set()
         if delivery:  # a part of the slice: what the slice shows of the entries delivered
             in_slice = {e.entry_id: e for e in shown}
             delivered = [in_slice[i] for i, _ in access.items if i in in_slice]
@@ -324,8 +325,7 @@ class TimeTravel:
         else:
             digest = slice_hash(shown)
         replayed = {e.entry_id: e.version for e in shown}
-        if not delivery:
-            unexpected = replayed.keys() - recorded.keys()
+        unexpected = () if delivery else tuple(sorted(replayed.keys() - recorded.keys()))
         missing = tuple(sorted(recorded.keys() - replayed.keys()))
         changed = tuple(
             sorted(k for k in recorded.keys() & replayed.keys() if recorded[k] != replayed[k])
@@ -339,7 +339,7 @@ class TimeTravel:
             reconstructed_hash=digest,
             shown=tuple(shown),
             missing=missing,
-            unexpected=tuple(sorted(unexpected)),
+            unexpected=unexpected,
             changed=changed,
             view_version=access.view_version,
             state_version=access.state_version,
