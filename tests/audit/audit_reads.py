@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+from carerecord import errors
 from carerecord.access_log import AccessRecord
 from carerecord.application import CareRecord
 from carerecord.client_record import ClientRecord
@@ -27,6 +28,9 @@ from carerecord.protocol import Protocol
 from carerecord.slice import SharedEntry, curate, fold_entries, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, ViewerKind
+from projections.errors import ViewsBehind
+from projections.repository import ReadRepository
+from projections.runner import ProjectionRunner
 
 
 @dataclass(frozen=True)
@@ -117,3 +121,26 @@ def serve_read(
         grant_id=None if standing.grant is None else standing.grant.grant_id,
     )
     return Read(access, tuple(shown), len(in_view))
+
+
+def repository_read(
+    repo: ReadRepository,
+    runner: ProjectionRunner,
+    app: CareRecord,
+    caller: Viewer,
+    client_id: str,
+    purpose: Purpose,
+) -> Read | None:
+    """A read served by the real read repository, recorded as the API records it (views
+    that are behind the caller's standing are caught up and the read tried again)."""
+    viewer = caller if caller.kind is ViewerKind.CLIENT else app.resolve_actor(caller)
+    try:
+        try:
+            got = repo.client_slice(viewer, client_id, purpose)
+        except ViewsBehind:
+            runner.catch_up()
+            got = repo.client_slice(viewer, client_id, purpose)
+    except (errors.ClientNotFound, errors.NotPermitted):
+        return None
+    access = got.access_record(request_id=str(uuid4()), action="clientSlice", at=got.read_at)
+    return Read(access, got.entries, len(got.entries))

@@ -14,16 +14,14 @@ from uuid import uuid4
 
 import pytest
 from audit_history import generate
-from audit_reads import Read
+from audit_reads import Read, repository_read
 from audit_world import Deployment
 
 from carerecord.access_log import AccessRecord
 from carerecord.application import CareRecord
 from carerecord.audit.reconstruct import Outcome, TimeTravel
-from carerecord.errors import ClientNotFound, NotPermitted
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ViewerKind
-from projections.errors import ViewsBehind
 from projections.registry import view_runner
 from projections.repository import ReadRepository
 from projections.settings import ProjectionSettings
@@ -54,17 +52,7 @@ def deliveries(deployment: Deployment) -> list[AccessRecord]:
         runner.catch_up()
         if caller.kind is ViewerKind.PRACTITIONER:
             read_pages(app, caller)
-        viewer = caller if caller.kind is ViewerKind.CLIENT else app.resolve_actor(caller)
-        try:
-            try:
-                got = repo.client_slice(viewer, cid, purpose)
-            except ViewsBehind:
-                runner.catch_up()
-                got = repo.client_slice(viewer, cid, purpose)
-        except (ClientNotFound, NotPermitted):
-            return None
-        access = got.access_record(request_id=str(uuid4()), action="clientSlice", at=got.read_at)
-        return Read(access, got.entries, len(got.entries))
+        return repository_read(repo, runner, app, caller, cid, purpose)
 
     try:
         generate(deployment.app, deployment.clock, seed=11, reads=READS, serve=serve)

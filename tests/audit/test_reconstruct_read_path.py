@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from uuid import uuid4
 
 import pytest
 from audit_history import generate
-from audit_reads import Read
+from audit_reads import Read, repository_read
 from audit_world import GP, POLICE, SECRET, Deployment, register_client
 
 from carerecord.application import CareRecord
 from carerecord.audit.reconstruct import TimeTravel, reconstruct
-from carerecord.errors import ClientNotFound, NotPermitted
 from carerecord.values import Viewer
-from carerecord.vocab import Purpose, ViewerKind
+from carerecord.vocab import Purpose
 from projections.errors import ViewsBehind
 from projections.registry import view_runner
 from projections.repository import ReadRepository
@@ -41,17 +39,7 @@ def test_reads_served_by_the_read_repository_reconstruct_exactly(
     def serve(app: CareRecord, caller: Viewer, cid: str, purpose: Purpose, _: int) -> Read | None:
         if lag.random() < 0.5:  # otherwise the views stay behind the log for this read
             runner.catch_up()
-        viewer = caller if caller.kind is ViewerKind.CLIENT else app.resolve_actor(caller)
-        try:
-            try:
-                got = repo.client_slice(viewer, cid, purpose)
-            except ViewsBehind:
-                runner.catch_up()
-                got = repo.client_slice(viewer, cid, purpose)
-        except (ClientNotFound, NotPermitted):
-            return None
-        access = got.access_record(request_id=str(uuid4()), action="clientSlice", at=got.read_at)
-        return Read(access, got.entries, len(got.entries))
+        return repository_read(repo, runner, app, caller, cid, purpose)
 
     try:
         history = generate(
