@@ -235,8 +235,13 @@ class PostgresDatabase(Database):
             min_size=min_size,
             max_size=max_size,
             configure=configure,
+            # Every connection is checked (an empty query, one round trip) before it is
+            # lent: after a server restart the pool's connections are all dead, and the
+            # first requests would otherwise fail on them one by one.
+            check=ConnectionPool.check_connection,
             open=False,
-            timeout=30.0,
+            timeout=float(params.connect_timeout),
+            reconnect_timeout=reconnect_timeout(params),
             name=f"carerecord-{schema}",
         )
         self._opened = False
@@ -246,7 +251,10 @@ class PostgresDatabase(Database):
         if not self._opened:
             with self._open_lock:
                 if not self._opened:
-                    self.pool.open(wait=True, timeout=30.0)
+                    # Not ``wait=True``: on a timeout that closes the pool for good
+                    # (psycopg_pool cannot reopen a pool), so a process started while the
+                    # server is down would never recover. Callers wait in ``connection()``.
+                    self.pool.open(wait=False)
                     self._opened = True
         return self.pool
 
@@ -279,6 +287,13 @@ class PostgresDatabase(Database):
         if self._opened:
             self.pool.close()
             self._opened = False
+
+
+def reconnect_timeout(params: PostgresParams) -> float:
+    """How long a pool keeps re-trying one lost connection before it gives that attempt up
+    (psycopg_pool's back-off doubles from 1 s). Short, so that after a long outage the next
+    caller starts a fresh attempt at once rather than waiting out a long back-off."""
+    return float(max(5, params.connect_timeout))
 
 
 def create_postgres_database(params: PostgresParams, *, timeout: float = 5.0) -> bool:

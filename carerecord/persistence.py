@@ -15,15 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import Environment, EnvType, get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from carerecord.chain import GENESIS, link_hash, record_digest
-from carerecord.settings import Settings
+from carerecord.settings import KEEPALIVES, Settings
 
 CHAIN_TABLE = "event_chain"
 
@@ -94,8 +94,26 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return ids
 
 
+_insert_once = getattr(PostgresApplicationRecorder.insert_events, "__wrapped__")  # noqa: B009
+
+
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL application recorder, plus the hash chain."""
+    """The library's PostgreSQL application recorder, plus the hash chain.
+
+    Inserts are tried once. The library retries an insert whose connection failed, but
+    a connection can fail after the server committed (the acknowledgement is what was
+    lost): the retry then collides with its own events, and the command would be run
+    again on top of them or refused as a conflict. Instead the caller gets the error
+    (``STORE_UNAVAILABLE`` at the API: the write may or may not have been saved) and
+    retries with its idempotency key. Pooled connections are checked before use, so a
+    connection broken by a server restart is not what fails an insert.
+    """
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids: Sequence[int] | None = _insert_once(self, stored_events, **kwargs)
+        return ids
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -150,6 +168,24 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         return ids
 
 
+class CarePostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, its pool made to ride out server outages.
+
+    Every connection gets the same TCP keepalives and connect timeout as ours
+    (``carerecord.settings.KEEPALIVES``), and a lost connection is re-tried for a few
+    seconds before the pool gives that attempt up and starts afresh on the next request
+    (psycopg_pool's default is five minutes of doubling pauses). ``POSTGRES_PRE_PING``
+    (set by ``library_env``) checks each connection before it is lent.
+    """
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
+        pool = self.datastore.pool
+        if isinstance(pool.kwargs, dict):
+            pool.kwargs.update(connect_timeout=max(1, round(pool.timeout)), **KEEPALIVES)
+        pool.reconnect_timeout = max(5.0, pool.timeout)
+
+
 def library_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
     """The eventsourcing library's configuration for the care record application."""
     env: dict[str, str] = {
@@ -172,7 +208,7 @@ def library_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
     else:
         pg = settings.postgres
         env.update(
-            PERSISTENCE_MODULE="eventsourcing.postgres",
+            PERSISTENCE_MODULE=get_topic(CarePostgresFactory),
             POSTGRES_HOST=pg.host,
             POSTGRES_PORT=str(pg.port),
             POSTGRES_DBNAME=pg.dbname,
@@ -182,7 +218,8 @@ def library_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
             POSTGRES_POOL_SIZE=str(settings.pool_size),
             POSTGRES_MAX_OVERFLOW=str(settings.pool_size * 2),
             POSTGRES_LOCK_TIMEOUT="10",
-            POSTGRES_CONNECT_TIMEOUT="10",
+            POSTGRES_CONNECT_TIMEOUT=str(pg.connect_timeout),
+            POSTGRES_PRE_PING="y",
             APPLICATION_RECORDER_TOPIC=get_topic(ChainedPostgresApplicationRecorder),
         )
     env.update(settings.extra)

@@ -18,6 +18,18 @@ from psycopg.conninfo import conninfo_to_dict
 
 Dialect = Literal["sqlite", "postgres"]
 
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+"""TCP settings of every connection: a peer that vanishes (host down, network cut) is
+noticed within about 25 s (keepalive probes) or 30 s of unacknowledged data, and the
+blocked call fails instead of hanging. A *frozen* server (SIGSTOP) still has a live kernel
+that acknowledges, so nothing here fires: such calls wait until it thaws."""
+
 
 @dataclass(frozen=True)
 class PostgresParams:
@@ -27,6 +39,9 @@ class PostgresParams:
     user: str
     password: str
     schema: str = "public"
+    connect_timeout: int = 5
+    """Seconds a new connection may take (``CARERECORD_DB_CONNECT_TIMEOUT``); also the
+    longest a caller waits for a pooled connection before the store counts as unavailable."""
 
     def conninfo(self) -> str:
         parts = {
@@ -37,7 +52,23 @@ class PostgresParams:
         }
         if self.password:
             parts["password"] = self.password
+        parts.update(self.session_options())
         return " ".join(f"{k}={_quote(v)}" for k, v in parts.items())
+
+    def session_options(self) -> dict[str, str]:
+        """Connection options that bound how long a call can hang on a lost server."""
+        return {"connect_timeout": str(self.connect_timeout), **KEEPALIVES}
+
+
+def _connect_timeout(env: Mapping[str, str]) -> int:
+    raw = env.get("CARERECORD_DB_CONNECT_TIMEOUT", "").strip() or "5"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("CARERECORD_DB_CONNECT_TIMEOUT must be whole seconds") from None
+    if not 1 <= value <= 300:
+        raise ValueError("CARERECORD_DB_CONNECT_TIMEOUT must be between 1 and 300")
+    return value
 
 
 def _quote(value: str) -> str:
@@ -76,6 +107,7 @@ class Settings:
                 user=str(params.get("user") or "postgres"),
                 password=str(params.get("password") or ""),
                 schema=env.get("CARERECORD_POSTGRES_SCHEMA", "public") or "public",
+                connect_timeout=_connect_timeout(env),
             )
         key = env.get("CARERECORD_IDENTIFIER_KEY")
         return cls(
