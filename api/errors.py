@@ -2,8 +2,11 @@
 
 Every refusal a caller can see carries a ``code`` from ``carerecord.errors`` (domain
 refusals) or from ``ApiError`` below (what the HTTP edge refuses: tokens, limits,
-cursors). Anything else is masked as ``INTERNAL_ERROR`` with no detail; it is
-logged by type and request id only, never with values (they may be clinical).
+cursors). A store failure that passes (``carerecord.transient.is_transient``: the
+connection lost, the server restarting, the disk full...) is ``STORE_UNAVAILABLE``
+(503). Anything else is masked as ``INTERNAL_ERROR`` with no detail; it is logged by
+type and request id only, never with values (they may be clinical). Every 503 carries
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from typing import Any
 from graphql import GraphQLError, GraphQLSyntaxError
 
 from carerecord import errors as core
+from carerecord.transient import is_transient
 
 log = logging.getLogger("carerecord.api")
 
 FieldValue = str | int | None
+RETRY_AFTER_SECONDS = 2
+"""The ``Retry-After`` of every 503: the refusals that pass by themselves."""
 
 
 class ApiError(Exception):
@@ -75,6 +81,7 @@ _STATUS: Mapping[str, int] = {
     NOT_READY: 503,
     INTERNAL_ERROR: 500,
     core.AuditUnavailable.code: 503,
+    core.StoreUnavailable.code: 503,
     core.ProtocolNotAdopted.code: 503,
     "VIEWS_BEHIND": 503,
     core.PractitionerInactive.code: 403,
@@ -83,27 +90,53 @@ _STATUS: Mapping[str, int] = {
 }
 
 
+Refusal = ApiError | core.CareRecordError
+
+
+def refusal_of(exc: BaseException) -> Refusal | None:
+    """The coded refusal ``exc`` stands for: itself if coded, ``STORE_UNAVAILABLE`` for a
+    store failure that passes, None for anything else (unexpected: masked)."""
+    if isinstance(exc, ApiError | core.CareRecordError):
+        return exc
+    if is_transient(exc):
+        return core.StoreUnavailable()
+    return None
+
+
+def passes(exc: BaseException) -> bool:
+    """Whether the same request may succeed later with nothing changed: the store failed
+    in a way that passes, or the access log could not be written for such a reason."""
+    if isinstance(exc, core.AuditUnavailable):
+        return exc.passes
+    return isinstance(refusal_of(exc), core.StoreUnavailable)
+
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status for a refusal (REST routes and the GraphQL edge)."""
-    if isinstance(exc, ApiError):
-        return _STATUS.get(exc.code, 400)
-    if isinstance(exc, core.CareRecordError):
-        if exc.code in _STATUS:
-            return _STATUS[exc.code]
-        if isinstance(exc, core.InvalidInput):
+    refusal = refusal_of(exc)
+    if isinstance(refusal, ApiError):
+        return _STATUS.get(refusal.code, 400)
+    if isinstance(refusal, core.CareRecordError):
+        if refusal.code in _STATUS:
+            return _STATUS[refusal.code]
+        if isinstance(refusal, core.InvalidInput):
             return 400
-        if isinstance(exc, core.ConflictError):
+        if isinstance(refusal, core.ConflictError):
             return 409
-        if isinstance(exc, core.NotPermitted):
+        if isinstance(refusal, core.NotPermitted):
             return 403
         return 404  # the not-found family
     return 500
 
 
+def headers_for(exc: BaseException) -> dict[str, str]:
+    """Response headers a refusal needs: ``Retry-After`` on a 503."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if status_for(exc) == 503 else {}
+
+
 def code_of(exc: BaseException) -> str:
-    if isinstance(exc, ApiError | core.CareRecordError):
-        return exc.code
-    return INTERNAL_ERROR
+    refusal = refusal_of(exc)
+    return INTERNAL_ERROR if refusal is None else refusal.code
 
 
 def body_for(exc: BaseException) -> dict[str, Any]:
@@ -112,11 +145,12 @@ def body_for(exc: BaseException) -> dict[str, Any]:
 
 
 def _entry(exc: BaseException) -> dict[str, Any]:
-    if isinstance(exc, ApiError | core.CareRecordError):
-        extensions: dict[str, Any] = {"code": exc.code}
-        if exc.fields:
-            extensions["fields"] = dict(exc.fields)
-        return {"message": exc.message, "extensions": extensions}
+    refusal = refusal_of(exc)
+    if refusal is not None:
+        extensions: dict[str, Any] = {"code": refusal.code}
+        if refusal.fields:
+            extensions["fields"] = dict(refusal.fields)
+        return {"message": refusal.message, "extensions": extensions}
     return {"message": "Unexpected error.", "extensions": {"code": INTERNAL_ERROR}}
 
 
@@ -128,6 +162,14 @@ def coded_graphql_error(error: GraphQLError, *, request_id: str | None = None) -
     original = error.original_error
     if isinstance(original, ApiError | core.CareRecordError):
         return _with(error, original.message, _entry(original)["extensions"])
+    if original is not None and is_transient(original):
+        log.warning(
+            "store unavailable in GraphQL execution: %s (request %s)",
+            type(original).__name__,
+            request_id or "-",
+        )
+        unavailable = core.StoreUnavailable()
+        return _with(error, unavailable.message, _entry(unavailable)["extensions"])
     if original is None:
         if isinstance(error, GraphQLSyntaxError):
             code = TOO_MANY_TOKENS if "tokens" in error.message else GRAPHQL_PARSE_FAILED
@@ -183,6 +225,7 @@ def install_error_handlers(app: Any) -> None:
         return Response(
             orjson.dumps(body_for(exc)),
             status or status_for(exc),
+            headers=headers_for(exc),
             media_type="application/json",
         )
 
@@ -198,13 +241,16 @@ def install_error_handlers(app: Any) -> None:
         return respond(ApiError(BAD_REQUEST, "The request could not be handled."), status)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error(
-            "unexpected error on %s: %s (request %s)",
+        transient = is_transient(exc)
+        log.log(
+            logging.WARNING if transient else logging.ERROR,
+            "%s on %s: %s (request %s)",
+            "store unavailable" if transient else "unexpected error",
             request.url.path,
             type(exc).__name__,
             getattr(request.state, "request_id", "-"),
         )
-        return respond(exc, 500)
+        return respond(exc)
 
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http)

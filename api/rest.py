@@ -1,7 +1,9 @@
 """REST edges: health, readiness (with projection lag), Prometheus metrics.
 
 Plain ``def`` routes: FastAPI runs them in its thread pool, so their blocking
-database calls never hold up the event loop.
+database calls never hold up the event loop. ``/readyz`` is the exception: it must
+answer even when that pool is full of requests blocked on a hung database, so it
+awaits its checks, which run in threads of their own (``api.readiness``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.errors import ApiError
+from api.errors import ApiError, refusal_of
 from api.feed import item_json, open_position, page_records, read_page, seal_position
 from api.governance_runtime import governance_failures
 from api.graphql.http import error_response
 from api.services import Services
+from carerecord.db import AREAS
 from carerecord.errors import CareRecordError, InvalidInput, NotPermitted
 from carerecord.vocab import ViewerKind
+from projections.results import Readiness as ReadSide
 
 FEED_PAGE = "feed.page"
 
@@ -129,27 +133,22 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-def readyz(request: Request) -> JSONResponse:
-    """Readiness: the stores answer, the audit writer runs, and the views are not far behind.
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the stores answer, the audit writer runs, the views are not far behind
+    and, while they are behind the log, a projection runner is live (its heartbeat).
 
-    503 when any check fails: a load balancer should send no traffic here.
+    503 when any check fails: a load balancer should send no traffic here. Answers
+    within ``CARERECORD_READY_TIMEOUT_SECONDS`` even if the database hangs (a check
+    still running is reported as ``timeout``).
     """
     services = _services(request)
-    checks: dict[str, str] = {}
-    for area in ("events", "views", "access"):
-        try:
-            with services.databases.area(area).snapshot() as tx:
-                tx.fetchone("SELECT 1")
-            checks[area] = "ok"
-        except Exception as exc:
-            checks[area] = f"unavailable ({type(exc).__name__})"
+    outcomes = await services.readiness_probe.run()
+    checks: dict[str, str] = {area: outcomes[area].describe() for area in AREAS}
     checks["audit_writer"] = "ok" if services.access_writer_alive() else "stopped"
     lag = None
-    try:
-        readiness = services.reads.readiness()
-    except Exception as exc:
-        checks["projections"] = f"unavailable ({type(exc).__name__})"
-    else:
+    found = outcomes["projections"]
+    if isinstance(found.value, ReadSide):
+        readiness = found.value
         lag = readiness.max_lag
         if not readiness.ready:
             failed = sorted(p.name for p in readiness.projections if p.failed)
@@ -158,6 +157,9 @@ def readyz(request: Request) -> JSONResponse:
             checks["projections"] = f"behind by {lag} events"
         else:
             checks["projections"] = "ok"
+        checks["workers"] = readiness.workers_state(services.api.ready_heartbeat_seconds)
+    else:
+        checks["projections"] = checks["workers"] = found.describe()
     ready = all(v == "ok" for v in checks.values())
     body = Readiness(status="ready" if ready else "not_ready", checks=checks, projection_lag=lag)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
@@ -209,6 +211,10 @@ def feed(request: Request, after: str | None = None, limit: int | None = None) -
     except (ApiError, CareRecordError) as exc:
         if exc.code == "AUDIT_UNAVAILABLE":
             services.metrics.audit_failures.inc()
+        return error_response(exc)
+    except Exception as exc:  # STORE_UNAVAILABLE if the store failed in a way that passes
+        if refusal_of(exc) is None:
+            raise
         return error_response(exc)
     for record in records:
         services.metrics.access_records.labels(record.action).inc()

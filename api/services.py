@@ -6,16 +6,18 @@ Built by the app's lifespan at start-up (never at import), closed at shutdown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from api.auth import Authenticator, TokenVerifier
 from api.cursors import CursorCodec
 from api.metrics import Metrics
+from api.readiness import ReadinessProbe
 from api.settings import ApiSettings
 from api.watch import ViewWatcher
 from carerecord.access_log import AccessLog, AccessLogWriter
 from carerecord.application import CareRecord, Clock, utc_now
-from carerecord.db import Databases
+from carerecord.db import AREAS, Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from projections.registry import view_runner
@@ -38,6 +40,7 @@ class Services:
     metrics: Metrics
     reads: ReadRepository
     watcher: ViewWatcher
+    readiness_probe: ReadinessProbe
     runner: ProjectionRunner | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -67,10 +70,23 @@ class Services:
         runner = None
         if api.in_process_projections:
             runner = view_runner(
-                care_record, databases.views, projection_settings, core=settings, listen=True
+                care_record,
+                databases.views,
+                projection_settings,
+                core=settings,
+                listen=True,
+                heartbeat=True,
             )
         reads = ReadRepository(
             care_record, databases.views, settings=projection_settings, runner=runner
+        )
+        stores = {area: databases.area(area) for area in AREAS}
+        probe = ReadinessProbe(
+            {
+                **{area: partial(db.read, "SELECT 1") for area, db in stores.items()},
+                "projections": reads.readiness,
+            },
+            budget=api.ready_timeout_seconds,
         )
         return cls(
             settings=settings,
@@ -87,6 +103,7 @@ class Services:
             metrics=metrics,
             reads=reads,
             watcher=ViewWatcher(reads.positions, interval=api.subscription_poll_seconds),
+            readiness_probe=probe,
             runner=runner,
         )
 
@@ -108,6 +125,7 @@ class Services:
         return self.reads.readiness().max_lag
 
     def close(self) -> None:
+        self.readiness_probe.close()
         if self.runner is not None:
             self.runner.stop()
         self.access_writer.close()

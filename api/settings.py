@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -65,6 +66,8 @@ class ApiSettings:
     allowed_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     ready_max_lag: int = 1_000
+    ready_heartbeat_seconds: float = 15.0
+    ready_timeout_seconds: float = 1.0
     in_process_projections: bool = False
     subscription_poll_seconds: float = 0.5
     audit_timeout_seconds: float = 10.0
@@ -122,6 +125,8 @@ class ApiSettings:
             ),
             limits=limits,
             ready_max_lag=_int(env, "CARERECORD_READY_MAX_LAG", 1_000, 0),
+            ready_heartbeat_seconds=_float(env, "CARERECORD_READY_HEARTBEAT_SECONDS", 15.0, 1.0),
+            ready_timeout_seconds=_float(env, "CARERECORD_READY_TIMEOUT_SECONDS", 1.0, 0.1),
             in_process_projections=env.get("CARERECORD_IN_PROCESS_PROJECTIONS", "").lower()
             in ("1", "true", "yes"),
         )
@@ -192,6 +197,19 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer") from None
     if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number") from None
+    if not (math.isfinite(value) and value >= minimum):
         raise ConfigurationError(f"{name} must be at least {minimum}")
     return value
 

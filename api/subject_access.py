@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from api.errors import ApiError
+from api.errors import ApiError, refusal_of
 from api.graphql.http import error_response
 from api.own_view import export_document, render_html
 from api.services import Services
@@ -37,6 +37,10 @@ def _export(request: Request) -> tuple[Services, dict[str, Any]] | Response:
     except (ApiError, CareRecordError) as exc:
         if exc.code == "AUDIT_UNAVAILABLE":
             services.metrics.audit_failures.inc()
+        return error_response(exc)
+    except Exception as exc:  # STORE_UNAVAILABLE if the store failed in a way that passes
+        if refusal_of(exc) is None:
+            raise
         return error_response(exc)
     for record in records:
         services.metrics.access_records.labels(record.action).inc()

@@ -41,12 +41,21 @@ class ViewWatcher:
         return self.generation
 
     async def _run(self) -> None:
+        # A store outage must not end the watcher (every subscription waits on it): it
+        # logs the first failure, keeps looking, and says when it can read again.
+        failing = False
         while True:
             try:
                 current = await asyncio.to_thread(self._positions)
             except Exception as exc:
-                log.warning("view watcher: cannot read positions (%s)", type(exc).__name__)
+                if not failing:
+                    log.warning("view watcher: cannot read positions (%s)", type(exc).__name__)
+                failing = True
                 current = None
+            else:
+                if failing:
+                    log.warning("view watcher: reading positions again")
+                failing = False
             if current is not None and current != self._last:
                 self._last = current
                 self.generation += 1

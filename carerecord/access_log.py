@@ -13,6 +13,7 @@ waits for the commit that contains its own record.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Sequence
@@ -27,7 +28,9 @@ import orjson
 from carerecord.chain import GENESIS, link_hash, record_digest
 from carerecord.db import Database
 from carerecord.errors import AuditUnavailable
+from carerecord.transient import is_transient
 
+log = logging.getLogger("carerecord.access_log")
 NO_CLIENT = UUID(int=0)
 ACCESS_TOPIC = "access"
 
@@ -258,7 +261,13 @@ def _settle(future: Future[int], outcome: int | BaseException) -> None:
 
 
 class AccessLogWriter:
-    """Group-commits access records from many threads or coroutines into the access log."""
+    """Group-commits access records from many threads or coroutines into the access log.
+
+    A failed commit fails the requests in that batch (``AUDIT_UNAVAILABLE``: fail
+    closed), never the writer: it takes the next batch as soon as it arrives, so it
+    succeeds again as soon as the store is back. A request that stops waiting (its
+    timeout) withdraws its record if the writer has not started on it yet.
+    """
 
     def __init__(self, log: AccessLog, *, max_batch: int = 512, timeout: float = 10.0) -> None:
         self.log = log
@@ -289,9 +298,12 @@ class AccessLogWriter:
     async def record_async(self, record: AccessRecord) -> int:
         future = asyncio.wrap_future(self.submit(record))
         try:
+            # On a timeout wait_for cancels the wrapper, which cancels the queued record.
             return await asyncio.wait_for(future, self.timeout)
         except AuditUnavailable:
             raise
+        except TimeoutError:
+            raise AuditUnavailable(reason="timeout") from None
         except Exception:
             raise AuditUnavailable() from None
 
@@ -300,10 +312,14 @@ class AccessLogWriter:
             return future.result(timeout=self.timeout)
         except AuditUnavailable:
             raise
+        except TimeoutError:
+            future.cancel()  # withdrawn unless the writer has already started on it
+            raise AuditUnavailable(reason="timeout") from None
         except Exception:
             raise AuditUnavailable() from None
 
     def _run(self) -> None:
+        failing = False
         while True:
             item = self._queue.get()
             if item is _STOP:
@@ -319,17 +335,35 @@ class AccessLogWriter:
                     stop = True
                     break
                 batch.append(more)
-            try:
-                positions = self.log.append([record for record, _ in batch])
-            except Exception as exc:
-                failure = AuditUnavailable(reason=type(exc).__name__)
-                for _, future in batch:
-                    _settle(future, failure)
-            else:
-                for (_, future), position in zip(batch, positions, strict=True):
-                    _settle(future, position)
+            # Drop records whose requests stopped waiting (they were refused already).
+            batch = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
+            if batch:
+                failing = self._commit(batch, failing)
             if stop:
                 return
+
+    def _commit(self, batch: list[tuple[AccessRecord, Future[int]]], failing: bool) -> bool:
+        """Append one batch and settle its waiters; returns whether it failed."""
+        try:
+            positions = self.log.append([record for record, _ in batch])
+        except Exception as exc:
+            transient = is_transient(exc)
+            if not failing:
+                log.warning(
+                    "access-log writer: a group commit failed (%s); refusing those reads",
+                    "store unavailable" if transient else type(exc).__name__,
+                )
+            failure = AuditUnavailable(
+                reason="store_unavailable" if transient else type(exc).__name__
+            )
+            for _, future in batch:
+                _settle(future, failure)
+            return True
+        if failing:
+            log.warning("access-log writer: committing again")
+        for (_, future), position in zip(batch, positions, strict=True):
+            _settle(future, position)
+        return False
 
     def close(self) -> None:
         if not self._closed:

@@ -244,7 +244,32 @@ class TooLarge(InvalidInput):
 
 
 class AuditUnavailable(CareRecordError):
-    """The access log could not be written, so the read is refused (fail closed)."""
+    """The access log could not be written, so the read is refused (fail closed).
+
+    ``reason`` says why: ``store_unavailable`` (the store had a transient failure) and
+    ``timeout`` (the write did not complete in time) pass by themselves; ``writer_closed``
+    (the process is shutting down) and anything else do not.
+    """
 
     code = "AUDIT_UNAVAILABLE"
     message = "The access could not be recorded, so nothing was returned. Please retry."
+    PASSING_REASONS: ClassVar[frozenset[str]] = frozenset({"store_unavailable", "timeout"})
+
+    @property
+    def passes(self) -> bool:
+        """Whether trying again later can succeed with nothing else changed."""
+        return self.fields.get("reason") in self.PASSING_REASONS
+
+
+class StoreUnavailable(CareRecordError):
+    """The store failed for a reason that passes: the connection was lost or refused, the
+    server is restarting or shutting down, no connection was free in time, the disk is
+    full or busy (``carerecord.transient.is_transient``). Nothing was returned; a write
+    may or may not have been saved (the outcome of a commit whose connection dropped is
+    unknown), so a retry should carry the same idempotency key."""
+
+    code = "STORE_UNAVAILABLE"
+    message = (
+        "The record store is unavailable just now; nothing was returned. Please retry "
+        "(a change may or may not have been saved: retry with the same idempotency key)."
+    )

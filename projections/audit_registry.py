@@ -29,10 +29,12 @@ from carerecord.audit.checkpoints import (
 from carerecord.audit.details import ReadDetails
 from carerecord.db import Database, Databases
 from carerecord.settings import Settings
+from carerecord.transient import MAX_BACKOFF_SECONDS, Backoff, is_transient
 from projections.audit_index import INDEX, AccessIndexProjection, AccessLogSource
 from projections.audit_settings import GovernanceSettings
 from projections.audit_usage import READS, UsageReadsProjection
 from projections.framework import Projection
+from projections.heartbeat import ACCESS_INDEX, Heartbeat
 from projections.rebuild import RebuildReport, reset_views
 from projections.runner import Progress, ProjectionRunner, describe
 from projections.settings import ProjectionSettings
@@ -62,15 +64,20 @@ def audit_runner(
     *,
     names: Sequence[str] | None = None,
     page_size: int | None = None,
+    heartbeat: Database | None = None,
 ) -> ProjectionRunner:
     """A runner for the audit projections over the access log (it polls: the access log
-    sends no notifications)."""
+    sends no notifications). ``heartbeat``: the ``views`` area, where a runner that
+    follows the log live writes its heartbeat."""
     return ProjectionRunner(
         AccessLogSource(access),
         access,
         audit_projections(app, names),
         page_size=min(page_size or settings.page_size, 2000),
         poll_seconds=settings.poll_seconds,
+        heartbeat=None
+        if heartbeat is None
+        else Heartbeat(heartbeat, ACCESS_INDEX, every=settings.heartbeat_seconds),
     )
 
 
@@ -158,13 +165,27 @@ class CheckpointTimer:
         return signed
 
     def _run(self) -> None:
+        # A store outage must not end the timer. A transient error is retried sooner
+        # than the next tick (capped back-off), so a checkpoint that fell due during
+        # the outage is signed soon after it, and ``health()`` stops reporting failure.
+        backoff = Backoff(0.5, cap=min(MAX_BACKOFF_SECONDS, self.tick))
         while not self._stop.is_set():
+            pause = self.tick
             try:
                 self.run_once()
-            except Exception as exc:  # a store outage must not end the timer: retry next tick
+                backoff.reset()
+            except Exception as exc:
                 self.last_error = type(exc).__name__
-                log.error("checkpoint timer: %s", describe(exc))
-            self._stop.wait(self.tick)
+                if is_transient(exc):
+                    pause = backoff.next()
+                    log.warning(
+                        "checkpoint timer: database unavailable, retrying in %.1f s: %s",
+                        pause,
+                        describe(exc),
+                    )
+                else:
+                    log.error("checkpoint timer: %s", describe(exc))
+            self._stop.wait(pause)
 
     def start(self) -> None:
         if self._thread is None:
@@ -193,7 +214,11 @@ class GovernanceTasks:
         *,
         index: bool,
     ) -> None:
-        self.runner = audit_runner(app, databases.access, projection_settings) if index else None
+        self.runner = (
+            audit_runner(app, databases.access, projection_settings, heartbeat=databases.views)
+            if index
+            else None
+        )
         self.timer = (
             None
             if governance.checkpoint_every is None

@@ -44,7 +44,9 @@ def project_command(
     config = ProjectionSettings.from_env()
     app = open_care_record(settings)
     databases = Databases(settings)
-    runner = view_runner(app, databases.views, config, core=settings, listen=not once)
+    runner = view_runner(
+        app, databases.views, config, core=settings, listen=not once, heartbeat=not once
+    )
     try:
         governance = GovernanceTasks(  # the audit index over the access log; checkpoints
             app, settings, databases, config, GovernanceSettings.from_env(), index=True

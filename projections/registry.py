@@ -19,10 +19,12 @@ from projections.caseload import CaseloadProjection
 from projections.concerns import ConcernsProjection
 from projections.directory import DirectoryProjection
 from projections.framework import Projection
+from projections.heartbeat import VIEWS, Heartbeat
 from projections.involvement import InvolvementProjection
 from projections.referrals import ReferralsProjection
-from projections.runner import EventLogSource, ProjectionRunner, Waker
+from projections.runner import EventLogSource, ProjectionRunner
 from projections.settings import ProjectionSettings
+from projections.waker import Waker
 
 VIEW_NAMES = (
     "directory",
@@ -68,11 +70,14 @@ def view_runner(
     names: Sequence[str] | None = None,
     page_size: int | None = None,
     listen: bool = False,
+    heartbeat: bool = False,
 ) -> ProjectionRunner:
     """A runner for the view projections over the application's event log.
 
     With ``listen`` (and PostgreSQL settings in ``core``) the idle runner wakes on the
-    recorder's NOTIFY channel; otherwise it polls every ``poll_seconds``.
+    recorder's NOTIFY channel; otherwise it polls every ``poll_seconds``. With
+    ``heartbeat`` (a runner that follows the log live) ``run_forever`` writes its
+    heartbeat every ``heartbeat_seconds``.
     """
     source = EventLogSource(app)
     waker = None
@@ -86,4 +91,5 @@ def view_runner(
         page_size=page_size or settings.page_size,
         poll_seconds=settings.poll_seconds,
         waker=waker,
+        heartbeat=Heartbeat(views, VIEWS, every=settings.heartbeat_seconds) if heartbeat else None,
     )

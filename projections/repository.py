@@ -43,6 +43,7 @@ from projections.audiences import audience_of
 from projections.errors import ViewsBehind
 from projections.feed import read_feed
 from projections.framework import TRACKING_TABLE
+from projections.heartbeat import read_beats
 from projections.overview import sections
 from projections.readers import (
     CaseloadReader,
@@ -400,7 +401,8 @@ class ReadRepository:
         return {name: pos for name, (pos, _) in self._tracking().items()}
 
     def readiness(self) -> Readiness:
-        """Per projection: position, lag behind the log, error state (for ``/readyz``)."""
+        """Per projection: position, lag behind the log, error state; and the runners'
+        heartbeats (for ``/readyz``)."""
         head = int(self.app.recorder.max_notification_id() or 0)
         failed = {} if self.runner is None else self.runner.failures()
         statuses = tuple(
@@ -414,7 +416,7 @@ class ReadRepository:
             )
             for name, (pos, error) in self._tracking().items()
         )
-        return Readiness(head=head, projections=statuses)
+        return Readiness(head=head, projections=statuses, workers=tuple(read_beats(self.views)))
 
 
 __all__ = ["ReadRepository"]

@@ -12,6 +12,7 @@ from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
 from projections.access import ReadBasis, _record
+from projections.heartbeat import WorkerBeat, workers_state
 from projections.results_lists import ReferralItem
 
 # --- the audience feed ------------------------------------------------------------------
@@ -132,10 +133,13 @@ class ProjectionStatus:
 
 @dataclass(frozen=True)
 class Readiness:
-    """Health of the read side for ``/readyz``: ready when no projection has failed."""
+    """Health of the read side for ``/readyz``: ready when no projection has failed.
+
+    ``workers`` are the runners' last heartbeats (``projections.heartbeat``)."""
 
     head: int
     projections: tuple[ProjectionStatus, ...]
+    workers: tuple[WorkerBeat, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -144,3 +148,8 @@ class Readiness:
     @property
     def max_lag(self) -> int:
         return max((p.lag for p in self.projections), default=0)
+
+    def workers_state(self, window: float) -> str:
+        """``ok``, or ``stalled (...)`` when the views are behind the log and no runner of
+        the views is live (seen within ``window`` seconds)."""
+        return workers_state(self.workers, behind=self.max_lag > 0, window=window)

@@ -16,6 +16,12 @@ are retried with back-off instead.
 Idle runners wait for a wake-up: on PostgreSQL a ``LISTEN`` on the library's
 channel (the events table name) - a hint only, the runner always reads the
 table - and on SQLite a short poll.
+
+A runner following the log (``run_forever``) rides out its database: a transient error
+(``carerecord.transient.is_transient``: a restart, a crash, a refused connection, a
+full disk) is logged, waited out with a capped back-off and the page tried again, as
+often as it takes. It writes a heartbeat (``projections.heartbeat``) from the same
+loop, so a runner that has died or hangs is visible to ``/readyz``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,6 @@ from __future__ import annotations
 import bisect
 import gc
 import logging
-import sqlite3
 import threading
 import time
 import traceback
@@ -32,14 +37,13 @@ from contextlib import contextmanager
 from typing import Any, cast
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg import sql
 from psycopg.rows import tuple_row
 
 from carerecord.db import Database
-from carerecord.settings import Settings
+from carerecord.transient import Backoff, is_transient
 from projections.errors import ProjectionFailed
 from projections.framework import (
     Envelope,
@@ -51,10 +55,11 @@ from projections.framework import (
     record_failure,
     set_position,
 )
+from projections.heartbeat import FAILED, RETRYING, RUNNING, STOPPED, Heartbeat
 from projections.results import ProjectionStatus
+from projections.waker import Waker
 
 log = logging.getLogger("carerecord.projections")
-TRANSIENT: tuple[type[BaseException], ...] = (psycopg.OperationalError, sqlite3.OperationalError)
 Progress = Callable[[int, int], None]
 
 
@@ -192,6 +197,7 @@ class ProjectionRunner:
         page_size: int = 2000,
         poll_seconds: float = 0.2,
         waker: Waker | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -202,6 +208,7 @@ class ProjectionRunner:
         self.page_size = page_size
         self.poll_seconds = poll_seconds
         self.waker = waker
+        self.heartbeat = heartbeat
         self._positions: dict[str, int] = {}
         self._failed: dict[str, str] = {}
         self._head = 0
@@ -283,9 +290,9 @@ class ProjectionRunner:
                         if batch:
                             try:
                                 projection.process(tx, batch)
-                            except TRANSIENT:
-                                raise
                             except Exception as exc:
+                                if is_transient(exc):  # the store's fault, not the fold's
+                                    raise
                                 raise _Failed(projection, exc) from exc
                         set_position(tx, projection.name, max(seen, last))
             except _Failed as failure:
@@ -376,29 +383,76 @@ class ProjectionRunner:
     # --- running -----------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event | None = None) -> None:
-        """Catch up, then follow the log until ``stop`` is set (or ``stop()`` is called)."""
+        """Catch up, then follow the log until ``stop`` is set (or ``stop()`` is called).
+
+        Transient database errors are waited out - paused for ``poll_seconds``, doubling
+        up to ``MAX_BACKOFF_SECONDS`` - and the same work tried again, however long the
+        outage; the positions are checked against the tracking rows on every page, so
+        a page whose commit was lost with its connection is never applied twice. Any
+        other error ends the run (raised).
+        """
         stop_event = stop or self._stop
         if self.waker is not None:
             self.waker.start(self._wake)
-        backoff = self.poll_seconds
-        self.sync()
-        clear_failures(self.db, [p.name for p in self.projections])
+        backoff = Backoff(self.poll_seconds)
+        started = False
+        failing_since: float | None = None
+        ended = STOPPED
         try:
             while not stop_event.is_set() and not self._stop.is_set():
                 try:
+                    if not started:
+                        self.sync()
+                        clear_failures(self.db, [p.name for p in self.projections])
+                        started = True
                     count = self.run_once()
-                    backoff = self.poll_seconds
-                except TRANSIENT as exc:
-                    log.warning("projection runner: transient error, retrying: %s", describe(exc))
-                    self._wake.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
+                    self._beat(RUNNING)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        ended = FAILED
+                        raise
+                    failing_since = failing_since or time.monotonic()
+                    pause = backoff.next()
+                    log.warning(
+                        "projection runner (%s): database unavailable, retrying in %.1f s: %s",
+                        self.source.name,
+                        pause,
+                        describe(exc),
+                    )
+                    self._beat(RETRYING, quiet=True)
+                    self._wake.clear()
+                    if not (stop_event.is_set() or self._stop.is_set()):
+                        self._wake.wait(pause)
                     continue
+                if failing_since is not None:
+                    log.warning(
+                        "projection runner (%s): database available again after %.1f s",
+                        self.source.name,
+                        time.monotonic() - failing_since,
+                    )
+                    failing_since = None
+                    backoff.reset()
                 if count == 0:
                     self._wake.wait(self.poll_seconds)
                     self._wake.clear()
         finally:
             if self.waker is not None:
                 self.waker.stop()
+            self._beat(ended, quiet=True, force=True)
+
+    def _beat(self, status: str, *, quiet: bool = False, force: bool = False) -> None:
+        """Write the heartbeat if due; ``quiet``: while handling another error, or stopping
+        (a failure to write it then changes nothing)."""
+        if self.heartbeat is None:
+            return
+        with self._changed:
+            active = [pos for name, pos in self._positions.items() if name not in self._failed]
+        try:
+            self.heartbeat.beat(min(active, default=0), status, force=force)
+        except Exception as exc:
+            if not quiet:
+                raise
+            log.debug("projection runner: heartbeat not written (%s)", type(exc).__name__)
 
     def start(self) -> threading.Thread:
         """Run in a background thread (the in-process runner of the embedded default)."""
@@ -426,44 +480,4 @@ class ProjectionRunner:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-            self._thread = None
-
-
-class Waker:
-    """Sets an event when PostgreSQL signals the channel (a hint to look at the log)."""
-
-    def __init__(self, settings: Settings, channel: str) -> None:
-        if settings.postgres is None:
-            raise ValueError("LISTEN/NOTIFY needs PostgreSQL")
-        self.conninfo = settings.postgres.conninfo()
-        self.channel = channel
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self, wake: threading.Event) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._listen, args=(wake,), name="projection-listen", daemon=True
-        )
-        self._thread.start()
-
-    def _listen(self, wake: threading.Event) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10) as conn:
-                    conn.execute(
-                        psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel))
-                    )
-                    wake.set()  # anything may have happened while we were not listening
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=0.5, stop_after=1):
-                            wake.set()
-            except psycopg.Error as exc:
-                log.warning("projection listener: %s; polling until it reconnects", describe(exc))
-                self._stop.wait(1.0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(2.0)
             self._thread = None

@@ -10,6 +10,7 @@ never at import time; the result is passed down explicitly.
 | ``CARERECORD_PROJECTION_POLL_SECONDS`` | 0.2 | how long an idle runner waits before looking at the log again (SQLite; on PostgreSQL a NOTIFY wakes it sooner) |
 | ``CARERECORD_PROJECTION_CACHE_CLIENTS`` | 5000 | per-client working states kept in memory between batches |
 | ``CARERECORD_REBUILD_WORKERS`` | 2 | processes ``carerecord rebuild`` uses (the audience views in one, the other views in another; 1: all in the command's own process) |
+| ``CARERECORD_WORKER_HEARTBEAT_SECONDS`` | 2 | how often a runner following the log writes its heartbeat (``projections.heartbeat``), idle or not |
 | ``CARERECORD_VIEW_WAIT_SECONDS`` | 2 | how long a read waits for the views to catch up with a protocol change or with the caller's new standing (care relationship, break-glass) before failing with ``VIEWS_BEHIND`` |
 """  # noqa: E501
 
@@ -34,6 +35,7 @@ class ProjectionSettings:
     cache_clients: int = 5000
     view_wait_seconds: float = 2.0
     rebuild_workers: int = 2
+    heartbeat_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.concern_window_days <= 3660:
@@ -46,6 +48,8 @@ class ProjectionSettings:
             raise ValueError("CARERECORD_VIEW_WAIT_SECONDS must be between 0 and 60")
         if not 1 <= self.rebuild_workers <= 16:
             raise ValueError("CARERECORD_REBUILD_WORKERS must be between 1 and 16")
+        if not 0.05 <= self.heartbeat_seconds <= 60:
+            raise ValueError("CARERECORD_WORKER_HEARTBEAT_SECONDS must be between 0.05 and 60")
         if self.cache_clients < 0:
             raise ValueError("CARERECORD_PROJECTION_CACHE_CLIENTS must not be negative")
 
@@ -63,4 +67,5 @@ class ProjectionSettings:
             cache_clients=int(env.get("CARERECORD_PROJECTION_CACHE_CLIENTS", "5000")),
             view_wait_seconds=float(env.get("CARERECORD_VIEW_WAIT_SECONDS", "2")),
             rebuild_workers=int(env.get("CARERECORD_REBUILD_WORKERS", "2")),
+            heartbeat_seconds=float(env.get("CARERECORD_WORKER_HEARTBEAT_SECONDS", "2")),
         )

@@ -20,21 +20,24 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from api import errors as api_errors
-from api.errors import ApiError, body_for, graphql_code, status_for
+from api.errors import ApiError, body_for, graphql_code, headers_for, refusal_of, status_for
 from api.graphql.context import ApiContext
 from api.graphql.hardening import HTTP
 from api.graphql.schema import CareRecordSchema
 from api.services import Services
-from carerecord.errors import AuditUnavailable, CareRecordError
+from carerecord.errors import AuditUnavailable, CareRecordError, StoreUnavailable
 
 JSON = "application/json"
 HTTP_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
 
 
 def error_response(exc: BaseException, *, headers: dict[str, str] | None = None) -> Response:
+    """The coded error response for a refusal (a store failure that passes becomes
+    ``STORE_UNAVAILABLE``; a 503 carries ``Retry-After``)."""
     status = status_for(exc)
+    headers = {**(headers or {}), **headers_for(exc)}
     if status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer error="invalid_token"'}
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return Response(orjson.dumps(body_for(exc)), status, headers=headers, media_type=JSON)
 
 
@@ -109,6 +112,10 @@ def execute(
     except CareRecordError as exc:
         metrics.auth_failures.labels(exc.code.lower()).inc()
         return error_response(exc)
+    except Exception as exc:  # the directory could not be read
+        if refusal_of(exc) is None:
+            raise
+        return error_response(exc)
     context = ApiContext(services, transport=HTTP, request_id=request_id, caller=caller)
     try:
         result = schema.execute_sync(
@@ -136,6 +143,10 @@ def execute(
     if AuditUnavailable.code in codes:
         metrics.audit_failures.inc()
         return error_response(AuditUnavailable())
+    if StoreUnavailable.code in codes:
+        # Nothing is returned (so nothing needs auditing); a mutation may or may not
+        # have been saved: the caller retries with the same idempotency key.
+        return error_response(StoreUnavailable())
     try:
         records = context.trail.flush()
     except AuditUnavailable as exc:

@@ -4,20 +4,25 @@
 carries an opaque ``cursor`` (resume after it) and a stable ``eventId`` (delivery is
 at-least-once: de-duplicate on it). A consent withdrawal reaches a subscriber who
 received what it allowed as an ``ENTRY_RECALLED`` event: remove the entry. Every
-page of events is recorded in the access log before any of it is sent; if that
-fails the subscription ends with ``AUDIT_UNAVAILABLE``. Nothing is sent after the
-caller's token expires (the socket is closed then).
+page of events is recorded in the access log before any of it is sent. If the store
+fails in a way that passes (a restart, a crash, a freeze: ``api.errors.passes``), the
+page is not sent and the subscription tries it again from the same place with a
+capped back-off, so a database blip delays deliveries but never ends the
+subscription; any other failure to audit ends it with ``AUDIT_UNAVAILABLE``. Nothing
+is sent after the caller's token expires (the socket is closed then).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
 
+from api.errors import passes
 from api.feed import Position, open_position, page_records, read_page, seal_position
 from api.graphql.common import subscription
 from api.graphql.context import Ctx
@@ -25,9 +30,11 @@ from api.graphql.governance import BreakGlassNoticeView
 from api.graphql.lists import Referral
 from api.graphql.types import Entry
 from carerecord.errors import NotPermitted
+from carerecord.transient import Backoff
 from carerecord.vocab import ViewerKind
 from projections.results import FeedItem
 
+log = logging.getLogger("carerecord.api")
 DELIVERY = "feed.subscription"
 PAGE = 100
 IDLE_WAIT_SECONDS = 5.0
@@ -101,15 +108,29 @@ class RecordSubscriptions:
             return datetime.now(UTC) < caller.expires_at
 
         services.metrics.subscriptions.inc()
+        backoff = Backoff(0.5)
         try:
             while live():
                 generation = watcher.generation
-                page = await asyncio.to_thread(read_page, services, viewer, position, PAGE)
-                records = page_records(page, request_id=context.request_id, action=DELIVERY)
-                if records:
-                    await asyncio.gather(*(writer.record_async(r) for r in records))
-                    for record in records:
-                        services.metrics.access_records.labels(record.action).inc()
+                try:
+                    page = await asyncio.to_thread(read_page, services, viewer, position, PAGE)
+                    records = page_records(page, request_id=context.request_id, action=DELIVERY)
+                    if records:
+                        await asyncio.gather(*(writer.record_async(r) for r in records))
+                except Exception as exc:
+                    if not passes(exc):
+                        raise
+                    pause = backoff.next()
+                    log.warning(
+                        "subscription: store unavailable (%s), retrying in %.1f s",
+                        type(exc).__name__,
+                        pause,
+                    )
+                    await asyncio.sleep(pause)  # then the same page again: nothing was sent
+                    continue
+                backoff.reset()
+                for record in records:
+                    services.metrics.access_records.labels(record.action).inc()
                 for item in page.items:
                     if not live():
                         return

@@ -29,6 +29,7 @@ def test_readiness_reports_each_store_and_the_projection_lag(stack: Stack) -> No
         "access": "ok",
         "audit_writer": "ok",
         "projections": "ok",
+        "workers": "ok",
     }
     assert body["projection_lag"] == 0
 
