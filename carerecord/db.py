@@ -230,20 +230,19 @@ class PostgresDatabase(Database):
                 psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema))
             )
 
+        check = CheckOrDrain()
         self.pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             params.conninfo(),
             min_size=min_size,
             max_size=max_size,
             configure=configure,
-            # Every connection is checked (an empty query, one round trip) before it is
-            # lent: after a server restart the pool's connections are all dead, and the
-            # first requests would otherwise fail on them one by one.
-            check=ConnectionPool.check_connection,
+            check=check,
             open=False,
             timeout=float(params.connect_timeout),
             reconnect_timeout=reconnect_timeout(params),
             name=f"carerecord-{schema}",
         )
+        check.pool = self.pool
         self._opened = False
         self._open_lock = threading.Lock()
 
@@ -287,6 +286,28 @@ class PostgresDatabase(Database):
         if self._opened:
             self.pool.close()
             self._opened = False
+
+
+class CheckOrDrain:
+    """A pool's ``check``: every connection is tried (an empty query, one round trip)
+    before it is lent, and when one fails *all* the idle ones are dropped and replaced.
+
+    After a server restart or crash every pooled connection is dead. Checking alone
+    would find them one by one, and psycopg_pool spaces failed checks with a growing
+    pause, so a request could spend its whole timeout discarding dead connections;
+    draining at the first failure makes it wait for a fresh one instead.
+    """
+
+    def __init__(self) -> None:
+        self.pool: ConnectionPool[Any] | None = None
+
+    def __call__(self, conn: psycopg.Connection[Any]) -> None:
+        try:
+            ConnectionPool.check_connection(conn)
+        except Exception:
+            if self.pool is not None:
+                self.pool.drain()  # the others were connected to the same dead server
+            raise
 
 
 def reconnect_timeout(params: PostgresParams) -> float:

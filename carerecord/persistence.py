@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import ConnectionPool as LibraryPool
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import Environment, EnvType, get_topic
@@ -23,6 +24,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from carerecord.chain import GENESIS, link_hash, record_digest
+from carerecord.db import CheckOrDrain
 from carerecord.settings import KEEPALIVES, Settings
 
 CHAIN_TABLE = "event_chain"
@@ -171,19 +173,37 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
 class CarePostgresFactory(PostgresFactory):
     """The library's PostgreSQL factory, its pool made to ride out server outages.
 
-    Every connection gets the same TCP keepalives and connect timeout as ours
-    (``carerecord.settings.KEEPALIVES``), and a lost connection is re-tried for a few
-    seconds before the pool gives that attempt up and starts afresh on the next request
-    (psycopg_pool's default is five minutes of doubling pauses). ``POSTGRES_PRE_PING``
-    (set by ``library_env``) checks each connection before it is lent.
+    The datastore's pool (not yet opened) is replaced by one with the same settings and
+    three differences: every connection gets the same TCP keepalives and connect
+    timeout as ours (``carerecord.settings.KEEPALIVES``); each is checked before it is
+    lent, and the idle ones dropped when one fails (``carerecord.db.CheckOrDrain``:
+    after a restart they are all dead); a lost connection is re-tried for a few seconds
+    before the pool gives that attempt up and starts afresh on the next request
+    (psycopg_pool's default is five minutes of doubling pauses).
     """
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        pool = self.datastore.pool
-        if isinstance(pool.kwargs, dict):
-            pool.kwargs.update(connect_timeout=max(1, round(pool.timeout)), **KEEPALIVES)
-        pool.reconnect_timeout = max(5.0, pool.timeout)
+        old = self.datastore.pool
+        kwargs = dict(old.kwargs) if isinstance(old.kwargs, dict) else {}
+        kwargs.update(connect_timeout=max(1, round(old.timeout)), **KEEPALIVES)
+        check = CheckOrDrain()
+        pool: LibraryPool[Any] = LibraryPool(
+            get_password_func=old.get_password_func,
+            connection_class=old.connection_class,
+            kwargs=kwargs,
+            min_size=old.min_size,
+            max_size=old.max_size,
+            open=False,
+            configure=self.datastore.after_connect_func(),
+            check=check,
+            timeout=old.timeout,
+            max_waiting=old.max_waiting,
+            max_lifetime=old.max_lifetime,
+            reconnect_timeout=max(5.0, old.timeout),
+        )
+        check.pool = pool
+        self.datastore.pool = pool
 
 
 def library_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
@@ -219,7 +239,6 @@ def library_env(settings: Settings, *, create_tables: bool) -> dict[str, str]:
             POSTGRES_MAX_OVERFLOW=str(settings.pool_size * 2),
             POSTGRES_LOCK_TIMEOUT="10",
             POSTGRES_CONNECT_TIMEOUT=str(pg.connect_timeout),
-            POSTGRES_PRE_PING="y",
             APPLICATION_RECORDER_TOPIC=get_topic(ChainedPostgresApplicationRecorder),
         )
     env.update(settings.extra)

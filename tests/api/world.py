@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import waiting
+
 from carerecord.application import CareRecord
 from carerecord.nhs import check_digit
 from carerecord.practitioner import Practitioner
@@ -196,13 +198,7 @@ class MovableClock:
 
 def wait_until(check: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
     """Wait for a condition (with a deadline), polling briefly; fail loudly on timeout."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.02)
+    waiting.wait_until(check, timeout=timeout, what=what)
 
 
 ALL_CALLERS = (GP, NURSE, SOCIAL_WORKER, POLICE, MENTAL_HEALTH, HOUSING, TEACHER, SUPPORT)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import waiting
+
 from carerecord.application import CareRecord
 from carerecord.nhs import check_digit
 from carerecord.protocol import bundled_document
@@ -188,10 +190,4 @@ class MovableClock:
 
 def wait_until(check: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
     """Wait for a condition with a deadline (polling what another thread commits)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.02)
+    waiting.wait_until(check, timeout=timeout, what=what)
