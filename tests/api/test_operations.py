@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 import httpx
+import pytest
 from api_stack import Stack
-from world import NURSE, record, register_client
+from world import NURSE, record, register_client, wait_until
 
 from projections.registry import VIEW_NAMES
 
@@ -54,6 +59,76 @@ def test_readiness_fails_when_the_views_fall_too_far_behind(stack: Stack) -> Non
         services.api = original
         runner.start()
         stack.wait_for_views()
+
+
+@contextmanager
+def runner_held_up(stack: Stack) -> Iterator[None]:
+    """The in-process runner stuck on a real lock: on SQLite the views file's write lock,
+    on PostgreSQL the projections' tracking rows, held by another transaction."""
+    db = stack.server.services.databases.views
+    with db.transaction() as tx:
+        if db.dialect == "postgres":
+            tx.execute("SELECT name FROM projection_tracking FOR UPDATE")
+        else:
+            tx.execute("UPDATE projection_tracking SET updated_at = updated_at")
+        yield
+
+
+def _readiness(stack: Stack) -> tuple[int, dict[str, str]]:
+    response = httpx.get(f"{stack.server.url}/readyz", timeout=5)
+    return response.status_code, response.json()["checks"]
+
+
+def test_readiness_fails_within_the_heartbeat_window_when_the_runner_is_stuck_with_work_to_do(
+    stack: Stack,
+) -> None:
+    services = stack.server.services
+    original = services.api
+    stack.wait_for_views()
+    client = register_client(stack.app, NURSE)
+    stack.wait_for_views()
+    try:
+        with runner_held_up(stack):
+            assert _readiness(stack)[0] == 200, "no work to do yet: a quiet runner is fine"
+            services.api = replace(original, ready_heartbeat_seconds=1.0)
+            record(stack.app, client, NURSE, "Wound care", when=stack.clock())
+            wait_until(
+                lambda: _readiness(stack)[1]["workers"].startswith("stalled"),
+                timeout=15,
+                what="/readyz to notice the stuck runner",
+            )
+            status, checks = _readiness(stack)
+            assert status == 503
+            assert checks["projections"] == "ok", "one event behind: the lag check alone passes"
+        wait_until(lambda: _readiness(stack)[0] == 200, timeout=30, what="readiness again")
+    finally:
+        services.api = original
+    stack.wait_for_views()
+
+
+def test_readiness_answers_within_its_budget_when_a_check_hangs(stack: Stack) -> None:
+    if stack.settings.postgres is None:
+        pytest.skip("hangs a check with a PostgreSQL table lock (SQLite readers never wait)")
+    services = stack.server.services
+    db = services.databases.views
+    budget = services.api.ready_timeout_seconds
+    before = _probe_threads()
+    with db.transaction() as tx:
+        tx.execute("LOCK TABLE projection_tracking IN ACCESS EXCLUSIVE MODE")
+        for _ in range(5):
+            started = time.monotonic()
+            status, checks = _readiness(stack)
+            took = time.monotonic() - started
+            assert status == 503
+            assert checks["projections"] == "timeout"
+            assert checks["events"] == checks["views"] == checks["access"] == "ok"
+            assert took < budget + 1.0, f"/readyz took {took:.2f} s (budget {budget} s)"
+        assert _probe_threads() - before <= 1, "one blocked run per check, not one per probe"
+    wait_until(lambda: _readiness(stack)[0] == 200, timeout=30, what="readiness again")
+
+
+def _probe_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("readyz"))
 
 
 def test_metrics_are_exposed_for_prometheus(stack: Stack) -> None:
