@@ -14,9 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import ConnectionPool as LibraryPool
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import Environment, EnvType, get_topic
 from psycopg import Cursor
@@ -96,19 +100,60 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-_insert_once = getattr(PostgresApplicationRecorder.insert_events, "__wrapped__")  # noqa: B009
+def _once(method: Any) -> Any:
+    """The library's method without its retry decorator (10 attempts, 0.2 s apart)."""
+    return method.__wrapped__
 
 
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+_insert_once = _once(PostgresApplicationRecorder.insert_events)
+_insert_snapshots_once = _once(PostgresAggregateRecorder.insert_events)
+_select_events_once = _once(PostgresAggregateRecorder.select_events)
+_select_notifications_once = _once(PostgresApplicationRecorder.select_notifications)
+_max_notification_id_once = _once(PostgresApplicationRecorder.max_notification_id)
+
+
+class _ReadsTriedOnce:
+    """``select_events`` without the library's retries (see the recorder below)."""
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        found: Sequence[StoredEvent] = _select_events_once(
+            self, originator_id, gt=gt, lte=lte, desc=desc, limit=limit
+        )
+        return found
+
+
+class SnapshotPostgresRecorder(_ReadsTriedOnce, PostgresAggregateRecorder):
+    """The library's aggregate recorder (the snapshots' store), its statements tried once
+    like the application recorder's."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids: Sequence[int] | None = _insert_snapshots_once(self, stored_events, **kwargs)
+        return ids
+
+
+class ChainedPostgresApplicationRecorder(_ReadsTriedOnce, PostgresApplicationRecorder):
     """The library's PostgreSQL application recorder, plus the hash chain.
 
-    Inserts are tried once. The library retries an insert whose connection failed, but
-    a connection can fail after the server committed (the acknowledgement is what was
-    lost): the retry then collides with its own events, and the command would be run
-    again on top of them or refused as a conflict. Instead the caller gets the error
+    Every statement is tried once; the library's retries (ten attempts) are not used.
+    An insert: a connection can fail after the server committed (the acknowledgement is
+    what was lost), and a retry then collides with its own events - the command would be
+    run again on top of them or refused as a conflict. Instead the caller gets the error
     (``STORE_UNAVAILABLE`` at the API: the write may or may not have been saved) and
-    retries with its idempotency key. Pooled connections are checked before use, so a
-    connection broken by a server restart is not what fails an insert.
+    retries with its idempotency key. A read: each attempt may wait the pool's whole
+    timeout for a connection, so ten of them kept a request waiting for a minute in an
+    outage; one wait of ``CARERECORD_DB_CONNECT_TIMEOUT`` is the store's answer. Pooled
+    connections are checked before use (``CheckOrDrain``), so a connection broken by a
+    restart is not what fails a statement; long-running loops retry on their own.
     """
 
     def insert_events(
@@ -116,6 +161,24 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids: Sequence[int] | None = _insert_once(self, stored_events, **kwargs)
         return ids
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        found: Sequence[Notification] = _select_notifications_once(
+            self, start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+        )
+        return found
+
+    def max_notification_id(self) -> int | None:
+        found: int | None = _max_notification_id_once(self)
+        return found
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,6 +244,8 @@ class CarePostgresFactory(PostgresFactory):
     before the pool gives that attempt up and starts afresh on the next request
     (psycopg_pool's default is five minutes of doubling pauses).
     """
+
+    aggregate_recorder_class = SnapshotPostgresRecorder
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
