@@ -4,8 +4,9 @@ The shared server on 5432 is never touched: the cluster is made with ``initdb`` 
 ``/usr/lib/postgresql/<version>/bin`` in a temporary directory owned by the ``postgres``
 user (the server refuses to run as root; under root the commands run through ``runuser``),
 listens on a free port of 127.0.0.1 with trust authentication, and runs with ``fsync``
-off (a crash here tests the clients, not the disk). Without ``initdb`` the tests that need
-a cluster are skipped - or fail under ``CARERECORD_REQUIRE_POSTGRES=1`` (CI).
+off (a crash here kills the server, not the machine: its writes are in the page cache).
+Without ``initdb`` the tests that need a cluster are skipped - or fail under
+``CARERECORD_REQUIRE_POSTGRES=1`` (CI).
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ class PgCluster:
             "port": str(cluster.port),
             "listen_addresses": "'127.0.0.1'",
             "unix_socket_directories": f"'{root}'",
+            # fsync off: a killed server's writes are still in the kernel's page cache
+            # (the machine does not crash). synchronous_commit stays on: with it off a
+            # commit is acknowledged before its WAL leaves the server's own memory, and
+            # a crash (-m immediate) would lose acknowledged writes by design.
             "fsync": "off",
-            "synchronous_commit": "off",
             "full_page_writes": "off",
             "max_connections": "100",
             "shared_buffers": "32MB",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from pg_cluster import PgCluster
 
@@ -74,7 +75,7 @@ def test_a_pool_first_used_while_the_server_is_down_serves_once_it_is_up(
     db = PostgresDatabase(healthy.new_database(), min_size=1, max_size=2)
     healthy.stop()
     try:
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(psycopg.OperationalError) as refused:
             db.read("SELECT 1")
         assert is_transient(refused.value), "an outage, not a broken pool"
         healthy.start()

@@ -207,7 +207,8 @@ def test_the_audit_index_and_the_checkpoint_timer_resume_after_each_fault(
         index=True,
     ).start()
     runner, timer = tasks.runner, tasks.timer
-    assert runner is not None and timer is not None
+    assert runner is not None
+    assert timer is not None
     thread = runner._thread
     assert thread is not None
 
