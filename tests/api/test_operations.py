@@ -122,7 +122,8 @@ def test_readiness_answers_within_its_budget_when_a_check_hangs(stack: Stack) ->
             assert status == 503
             assert checks["projections"] == "timeout"
             assert checks["events"] == checks["views"] == checks["access"] == "ok"
-            assert took < budget + 1.0, f"/readyz took {took:.2f} s (budget {budget} s)"
+            # Slack for a busy machine; a probe that waited for the lock would take 30 s.
+            assert took < budget + 2.0, f"/readyz took {took:.2f} s (budget {budget} s)"
         assert _probe_threads() - before <= 1, "one blocked run per check, not one per probe"
     wait_until(lambda: _readiness(stack)[0] == 200, timeout=30, what="readiness again")
 

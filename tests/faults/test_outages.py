@@ -38,8 +38,10 @@ from waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 FREEZE_SECONDS = 10.0
-SLACK = 1.5
-"""How much later than its budget ``/readyz`` may answer on a busy two-core machine."""
+SLACK = 3.0
+"""How much later than its budget ``/readyz`` may answer on a busy two-core machine (shared
+with other test runs: load averages of 10 were seen). A probe that hung on the database
+would take the whole freeze (10 s) or outage."""
 RECOVERY = 60.0
 FAULTS = ("restart", "outage", "crash", "freeze", "worker_frozen")
 
