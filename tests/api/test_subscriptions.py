@@ -5,7 +5,11 @@ consent withdrawal, closed when the token expires."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +20,16 @@ from gql.graphql_request import GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
-from world import GP, NURSE, SOCIAL_WORKER, ClientFacts, record, register_client, start_relationship
+from world import (
+    GP,
+    NURSE,
+    SOCIAL_WORKER,
+    ClientFacts,
+    record,
+    register_client,
+    start_relationship,
+    wait_until,
+)
 
 EVENTS = """subscription($after: String) {
   recordEvents(after: $after) {
@@ -298,3 +311,74 @@ def test_if_deliveries_cannot_be_audited_the_subscription_ends_with_no_data(stac
     assert refused.errors is not None
     assert [e["extensions"]["code"] for e in refused.errors] == ["AUDIT_UNAVAILABLE"]
     assert client.client_id not in str(refused)
+
+
+@contextmanager
+def access_log_held(stack: Stack) -> Iterator[None]:
+    """The access log locked by another transaction (a real lock, held in its own thread):
+    the audit writer's commits wait behind it, so deliveries cannot be audited in time."""
+    db = stack.server.services.databases.access
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.transaction() as tx:
+            if db.dialect == "postgres":
+                tx.execute("LOCK TABLE access_log IN EXCLUSIVE MODE")
+            else:
+                tx.execute("UPDATE access_log SET position = position WHERE 0 = 1")
+            held.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(30)
+
+
+def test_a_subscription_waits_out_an_access_log_that_cannot_be_written_for_a_while(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery that cannot be audited in time is not sent, and tried again: the
+    subscription does not end (it used to end with AUDIT_UNAVAILABLE)."""
+    caplog.set_level(logging.WARNING, logger="carerecord.api")
+    client = nurse_client(stack, 1)
+    stack.wait_for_views()
+    writer = stack.server.services.access_writer
+    timeout = writer.timeout
+
+    def retried() -> bool:
+        return any("subscription: store unavailable" in r.getMessage() for r in caplog.records)
+
+    async def scenario() -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        async with Client(transport=transport(stack, stack.token(NURSE))) as session:
+
+            async def take() -> None:
+                async for result in session.subscribe(GraphQLRequest(EVENTS)):
+                    event = result["recordEvents"]
+                    if event["clientId"] == client.client_id:
+                        got.append(event)
+                    if len(got) == 2:
+                        return
+
+            task = asyncio.create_task(take())
+            await asyncio.to_thread(wait_until, lambda: len(got) == 1, what="the catch-up")
+            with access_log_held(stack):
+                await asyncio.to_thread(
+                    record, stack.app, client, NURSE, "Wound care", text="Later", when=stack.clock()
+                )
+                await asyncio.to_thread(wait_until, retried, timeout=TIMEOUT, what="a retry")
+                assert not task.done(), "the subscription ended"
+            await asyncio.wait_for(task, TIMEOUT)
+        return got
+
+    writer.timeout = 0.5  # the delivery's audit write gives up quickly
+    try:
+        events = asyncio.run(scenario())
+    finally:
+        writer.timeout = timeout
+    assert [e["entry"]["text"] for e in events] == ["Visit 0", "Later"]
