@@ -172,6 +172,18 @@ def status_command() -> None:
         table.add_row(status.name, str(status.position), str(status.lag), state)
     console.print(f"Log head: {readiness.head}")
     console.print(table)
+    if readiness.workers:
+        workers = Table("runner", "kind", "status", "position", "last seen", "last advanced")
+        for beat in readiness.workers:
+            workers.add_row(
+                beat.worker_id,
+                beat.kind,
+                beat.status,
+                str(beat.position),
+                f"{beat.seen_ago:.0f} s ago",
+                f"{beat.advanced_ago:.0f} s ago",
+            )
+        console.print(workers)
     if not readiness.ready:
         raise typer.Exit(code=1)
 

@@ -100,9 +100,13 @@ class Service:
 
     # --- processes ----------------------------------------------------------------------
 
-    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+            [CLI, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:

@@ -79,6 +79,9 @@ def test_nothing_acknowledged_is_lost_and_everything_resumes_by_itself(
         assert load.subscription_ended is None
     finally:
         load.stop()
+    status = service.cli("views-status", COLUMNS="300")
+    assert status.returncode == 0, status.stdout
+    assert f":{service.worker.pid}:views:" in status.stdout, "the worker's heartbeat is listed"
     assert load.subscription_ended is None, f"the subscription ended: {load.subscription_ended}"
     assert not load.unexpected, load.unexpected[:10]
     assert load.reads.get("ok", 0) > 0
