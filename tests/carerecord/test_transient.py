@@ -15,11 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError as LibraryOperationalError
+from eventsourcing.utils import Environment
 from pg_support import fresh_schema
 from psycopg_pool import ConnectionPool, PoolClosed
 
 from carerecord.errors import ClientNotFound
-from carerecord.runtime import open_care_record
+from carerecord.persistence import CarePostgresFactory, library_env
 from carerecord.settings import PostgresParams, Settings
 from carerecord.transient import MAX_BACKOFF_SECONDS, Backoff, is_transient
 
@@ -54,7 +55,18 @@ def test_a_refused_connection_is_transient() -> None:
 def test_the_librarys_wrapped_connection_error_is_transient(tmp_path: Path) -> None:
     nowhere = PostgresParams("127.0.0.1", _closed_port(), "x", "postgres", "", connect_timeout=1)
     settings = Settings(data_dir=tmp_path, postgres=nowhere, identifier_key=b"k" * 32)
-    error = raised(lambda: open_care_record(settings))  # it reads the server's types at once
+    factory = CarePostgresFactory(
+        Environment("CareRecord", library_env(settings, create_tables=False))
+    )
+    try:
+
+        def read() -> None:
+            with factory.datastore.get_connection() as conn:
+                conn.execute("SELECT 1")
+
+        error = raised(read)
+    finally:
+        factory.close()
     assert isinstance(error, LibraryOperationalError)  # not a psycopg error: wrapped
     assert not isinstance(error, psycopg.Error)
     assert is_transient(error)
