@@ -70,11 +70,7 @@ CommandOutcome = Annotated[Accepted | Refused, strawberry.union("CommandOutcome"
 
 def viewer_scope(viewer: Viewer) -> str:
     """Whom a cursor or token belongs to (it is refused for anyone else)."""
-    if viewer.kind is ViewerKind.PRACTITIONER:
-        return f"practitioner:{viewer.practitioner_id}"
-    if viewer.kind is ViewerKind.AGENCY_SYSTEM:
-        return f"agency:{viewer.agency_id}"
-    return f"client:{viewer.client_id}"
+    return viewer.scope
 
 
 def consistency_token(context: ApiContext, position: int) -> str:
