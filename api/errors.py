@@ -48,6 +48,7 @@ TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
 INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
 OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
 INVALID_CURSOR = "INVALID_CURSOR"
+IDEMPOTENCY_KEY_AMBIGUOUS = "IDEMPOTENCY_KEY_AMBIGUOUS"
 NOT_READY = "NOT_READY"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -60,6 +61,7 @@ PRE_EXECUTION_CODES = frozenset(
         TOO_MANY_TOKENS,
         INTROSPECTION_DISABLED,
         OPERATION_NOT_ALLOWED,
+        IDEMPOTENCY_KEY_AMBIGUOUS,
     }
 )
 
@@ -79,6 +81,7 @@ _STATUS: Mapping[str, int] = {
     "VIEWS_BEHIND": 503,
     core.PractitionerInactive.code: 403,
     core.IdentityMismatch.code: 403,
+    core.IdempotencyKeyReused.code: 422,  # as the Idempotency-Key draft asks
     **dict.fromkeys(PRE_EXECUTION_CODES, 400),
 }
 

@@ -35,16 +35,14 @@ MAX_KEY_LENGTH = 255
 """Longest idempotency key, in characters (printable ASCII only)."""
 
 
-def check_key(value: object) -> str:
+def check_key(value: object, *, field: str = "idempotency_key") -> str:
     """The key, if it is 1-255 printable ASCII characters (``INVALID_IDEMPOTENCY_KEY``)."""
     if not isinstance(value, str):
-        raise errors.InvalidIdempotencyKey(field="idempotency_key", reason="not_text")
+        raise errors.InvalidIdempotencyKey(field=field, reason="not_text")
     if not 1 <= len(value) <= MAX_KEY_LENGTH:
-        raise errors.InvalidIdempotencyKey(
-            field="idempotency_key", reason="length", limit=MAX_KEY_LENGTH
-        )
+        raise errors.InvalidIdempotencyKey(field=field, reason="length", limit=MAX_KEY_LENGTH)
     if not value.isascii() or not value.isprintable():
-        raise errors.InvalidIdempotencyKey(field="idempotency_key", reason="characters")
+        raise errors.InvalidIdempotencyKey(field=field, reason="characters")
     return value
 
 

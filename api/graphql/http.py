@@ -1,6 +1,7 @@
 """GraphQL over HTTP: POST only, one operation per request, audited before the response leaves.
 
-The handler checks the request's shape (JSON object, no batch arrays), then does all
+The handler checks the request's shape (JSON object, no batch arrays) and its
+``Idempotency-Key`` header (see ``api.graphql.idempotency``), then does all
 blocking work in one worker thread: authenticate the bearer token against the
 directory, execute (parse and validation are cached; limits apply before any
 resolver runs), and write the request's access records. If they cannot be written
@@ -23,6 +24,8 @@ from api import errors as api_errors
 from api.errors import ApiError, body_for, graphql_code, status_for
 from api.graphql.context import ApiContext
 from api.graphql.hardening import HTTP
+from api.graphql.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.graphql.idempotency import key_from_headers
 from api.graphql.schema import CareRecordSchema
 from api.services import Services
 from carerecord.errors import AuditUnavailable, CareRecordError
@@ -60,7 +63,8 @@ async def graphql_post(request: Request) -> Response:
         )
     try:
         query, variables, operation_name = _operation(data)
-    except ApiError as exc:
+        key = key_from_headers(request.headers.getlist(IDEMPOTENCY_HEADER))
+    except (ApiError, CareRecordError) as exc:
         return error_response(exc)
     services: Services = request.app.state.services
     schema: CareRecordSchema = request.app.state.schema
@@ -73,6 +77,7 @@ async def graphql_post(request: Request) -> Response:
         query=query,
         variables=variables,
         operation_name=operation_name,
+        idempotency_key=key,
     )
 
 
@@ -98,6 +103,7 @@ def execute(
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    idempotency_key: str | None = None,
 ) -> Response:
     """Authenticate, execute and audit one operation (blocking: runs in a worker thread)."""
     metrics = services.metrics
@@ -109,7 +115,13 @@ def execute(
     except CareRecordError as exc:
         metrics.auth_failures.labels(exc.code.lower()).inc()
         return error_response(exc)
-    context = ApiContext(services, transport=HTTP, request_id=request_id, caller=caller)
+    context = ApiContext(
+        services,
+        transport=HTTP,
+        request_id=request_id,
+        caller=caller,
+        idempotency_key=idempotency_key,
+    )
     try:
         result = schema.execute_sync(
             query,
@@ -146,6 +158,8 @@ def execute(
     status = 200
     if errors and result.data is None and all(c in api_errors.PRE_EXECUTION_CODES for c in codes):
         status = 400
+    if context.key_refusal is not None:
+        status = status_for(context.key_refusal)  # the key is the request's: 422 if reused
     payload: dict[str, Any] = {"data": result.data}
     if errors:
         payload["errors"] = [e.formatted for e in errors]

@@ -24,6 +24,7 @@ from api.graphql.context import transport_of
 from api.graphql.contributions import ContributionMutations
 from api.graphql.governance import GovernanceQueries
 from api.graphql.hardening import hardening_extension
+from api.graphql.idempotency import OneMutationPerKey
 from api.graphql.lists import ListQueries
 from api.graphql.me import MeQueries
 from api.graphql.own_record import OwnRecordQueries
@@ -82,7 +83,8 @@ def build_schema(settings: ApiSettings) -> CareRecordSchema:
         extensions=[
             hardening_extension(
                 settings.limits, introspection=settings.graphiql, transport_of=transport_of
-            )
+            ),
+            OneMutationPerKey,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),
     )

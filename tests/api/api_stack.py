@@ -185,12 +185,20 @@ class Stack:
     def agency_token(self, agency: str, *, ttl: timedelta = timedelta(minutes=30)) -> str:
         return self.issuer.issue(kind=ViewerKind.AGENCY_SYSTEM, subject=agency, ttl=ttl)
 
-    def post(self, query: str, token: str | None, **variables: Any) -> httpx.Response:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    def post(
+        self,
+        query: str,
+        token: str | None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        **variables: Any,
+    ) -> httpx.Response:
+        """One operation over real HTTP (``headers``: more request headers, repeats allowed)."""
+        sent = [] if token is None else [("Authorization", f"Bearer {token}")]
         return httpx.post(
             f"{self.server.url}/graphql",
             json={"query": query, "variables": variables},
-            headers=headers,
+            headers=sent + (headers or []),
             timeout=30,
         )
 

@@ -1,10 +1,11 @@
 """Golden stored bytes: what each event looked like in the store when it shipped.
 
 For one representative event of every ClientRecord type, ``golden/client_record/<Event>.json``
-holds the exact bytes the transcoder stored (other aggregates' events: ``golden/<aggregate>/``). They must keep decoding to the same event for ever
-(STYLE habit 8): a change to an event class, a value object or the transcoder that breaks
-old records fails here. When an event gets a new ``class_version``, keep its old golden
-file and add an upcaster; never edit a golden file to make a test pass.
+holds the exact bytes the transcoder stored (other aggregates' events:
+``golden/<aggregate>/``). They must keep decoding to the same event for ever (STYLE habit 8): a
+change to an event class, a value object or the transcoder that breaks old records fails here.
+When an event gets a new ``class_version``, keep its old golden file and add an upcaster; never
+edit a golden file to make a test pass.
 
 To write the files for a newly added event type (only then; existing files are never
 overwritten): run this module with ``CARERECORD_WRITE_GOLDEN=1`` in the environment.
