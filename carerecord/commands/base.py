@@ -186,11 +186,16 @@ class CareRecordBase(Application[UUID]):
         assert isinstance(used, IdempotencyKey)
         return CommandResult(position, used.result_for(pending.command, pending.input_hash))
 
+    def resolve_actor(self, claimed: Viewer) -> Viewer:
+        """The caller as the directory vouches for it (``DirectoryCommands`` defines it)."""
+        raise NotImplementedError
+
     def _pending(self, command: str, arguments: dict[str, object], key: object) -> _Pending:
         caller = arguments.pop("caller", None)
         by = arguments.pop("by", None)
         if isinstance(caller, Viewer):
-            scope = caller.scope
+            # Only a caller the directory vouches for may learn a key's earlier outcome.
+            scope = self.resolve_actor(caller).scope
         elif isinstance(by, str):
             scope = f"operator:{by}"
         else:
@@ -233,14 +238,14 @@ def command(
 ) -> Callable[Concatenate[App, P], CommandResult]:
     """Make a public command idempotent under its keyword argument ``idempotency_key``.
 
-    Without a key the command runs as it always did. With one, the key is checked
-    (1-255 printable ASCII characters), scoped to the caller (``caller``, or the
-    operator ``by`` of directory commands) and hashed with the command's other
-    arguments (canonical JSON). If the caller used the key before, the first outcome
-    is returned - the same position and id - and nothing is stored; if it was used
-    for another command or input: ``IDEMPOTENCY_KEY_REUSED``. Otherwise the command
-    runs and ``_commit`` saves the key with its events. A refusal stores nothing, so
-    a retry of a refused command decides afresh.
+    Without a key the command runs as it always did. With one, the caller is resolved
+    against the directory, and the key checked (1-255 printable ASCII characters),
+    scoped to the caller (``caller``, or the operator ``by`` of directory commands) and
+    hashed with the command's other arguments (canonical JSON). If the caller used the
+    key before, the first outcome is returned - the same position and id - and nothing
+    is stored; if it was used for another command or input: ``IDEMPOTENCY_KEY_REUSED``.
+    Otherwise the command runs and ``_commit`` saves the key with its events. A refusal
+    stores nothing, so a retry of a refused command decides afresh.
     """
     signature = inspect.signature(method)
     parameter = signature.parameters.get(KEY_ARGUMENT)

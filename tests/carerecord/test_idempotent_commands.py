@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -16,11 +17,13 @@ from care_world import (
     COMMANDS,
     GP,
     GP_PARTNER,
+    LEAVER,
     NURSE,
     SECRET,
     Person,
     World,
     build_scene,
+    has_left_service,
     log_head,
     named,
     open_app,
@@ -159,6 +162,32 @@ def test_a_key_is_its_callers_own(world: World, key: str) -> None:
     assert note(world, client, GP_PARTNER, key=key) == theirs
     assert note(world, client, GP, key=key) == mine
     assert texts(world, client) == ["Dressing changed.", "Dressing changed."]
+
+
+def test_only_the_caller_the_directory_vouches_for_gets_an_earlier_outcome(
+    world: World, key: str
+) -> None:
+    client = world.register(GP)
+    world.relate(client, LEAVER)
+    first = note(world, client, key=key)
+    left = note(world, client, LEAVER, key=key)
+    impostor = replace(GP.caller, agency_id="police")  # claims to be the GP, from elsewhere
+
+    def as_impostor() -> CommandResult:
+        return world.app.record_contribution(
+            impostor,
+            client,
+            heading="History",
+            text="Dressing changed.",
+            occurred_at=world.clock.now - timedelta(hours=1),
+            idempotency_key=key,
+        )
+
+    world.refused("IDENTITY_MISMATCH", as_impostor)
+    has_left_service(world.app, LEAVER.practitioner_id)
+    world.refused("PRACTITIONER_INACTIVE", lambda: note(world, client, LEAVER, key=key))
+    assert note(world, client, key=key) == first
+    assert left != first
 
 
 def test_a_refused_command_stores_no_key_so_its_retry_decides_afresh(
