@@ -1,4 +1,5 @@
-"""The application's wiring and the load -> decide -> save loop every client command uses."""
+"""The application's wiring, the load -> decide -> save loop every client command uses,
+and ``command``, the wrapper that makes every public command idempotent under a key."""
 
 from __future__ import annotations
 
