@@ -120,7 +120,7 @@ def render_page(assets: Mapping[str, Asset]) -> str:
     styles = "\n".join(
         f'    <link rel="stylesheet" {attrs(assets[name], "href")}>' for name in STYLES
     )
-    scripts = "\n".join(f'    <script {attrs(assets[name], "src")}></script>' for name in SCRIPTS)
+    scripts = "\n".join(f"    <script {attrs(assets[name], 'src')}></script>" for name in SCRIPTS)
     return f"""<!doctype html>
 <html lang="en">
   <head>
@@ -151,7 +151,5 @@ def graphiql_asset(request: Request, fingerprint: str, name: str) -> Response:
 
 def ide_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    router.add_api_route(
-        ASSETS_PATH + "/{fingerprint}/{name}", graphiql_asset, methods=["GET"]
-    )
+    router.add_api_route(ASSETS_PATH + "/{fingerprint}/{name}", graphiql_asset, methods=["GET"])
     return router

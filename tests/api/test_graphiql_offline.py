@@ -15,16 +15,23 @@ import os
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from api_stack import Stack, production_settings, sqlite_store, start_stack
+from graphql import build_client_schema, graphql_sync, parse, print_ast, print_schema, validate
 from pg_support import REQUIRE_PG
 from world import GP
 
+from api.graphql.hardening import depth_rule
 from api.graphql.ide import ASSETS_PATH, SCRIPTS, STYLES
+from api.graphql.schema import build_schema
 from api.settings import ApiSettings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Request
 
 ASSET_DIR = Path(__file__).resolve().parents[2] / "api" / "static" / "graphiql"
 NOT_SERVED = {"manifest.json", "README.md"}
@@ -234,6 +241,15 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 RESPONSE_TEXT = "() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()"
 RESPONSE_HAS = "(text) => (" + RESPONSE_TEXT + ")().includes(text)"
+"""Functions, not expressions: the page's CSP forbids the eval a string expression needs."""
+
+
+def is_introspection(request: Request, token: str) -> bool:
+    return (
+        request.method == "POST"
+        and request.headers.get("authorization") == f"Bearer {token}"
+        and "IntrospectionQuery" in (request.post_data or "")
+    )
 
 
 @pytest.mark.browser
@@ -286,9 +302,20 @@ def test_a_browser_offline_renders_graphiql_takes_a_token_and_runs_a_query(
             page.locator(".graphiql-execute-button").click()
             page.wait_for_function(RESPONSE_HAS, arg="UNAUTHENTICATED")
 
-            headers.click()
-            page.keyboard.press("Control+A")
-            page.keyboard.insert_text(json.dumps({"Authorization": f"Bearer {token}"}))
+            # A token typed into the headers editor fetches the schema (docs, completion).
+            with page.expect_response(
+                lambda response: is_introspection(response.request, token), timeout=30_000
+            ) as introspection:
+                headers.click()
+                page.keyboard.press("Control+A")
+                page.keyboard.insert_text(json.dumps({"Authorization": f"Bearer {token}"}))
+            assert introspection.value.status == 200, introspection.value.text()
+            assert "__schema" in introspection.value.json()["data"]
+            page.get_by_role("button", name="Show Documentation Explorer").click()
+            explorer = page.locator(".graphiql-doc-explorer")
+            explorer.get_by_text("Root Types").wait_for(timeout=10_000)
+            assert explorer.get_by_text("Error fetching schema").count() == 0
+
             page.locator(".graphiql-execute-button").click()
             page.wait_for_function(RESPONSE_HAS, arg='"me"', timeout=30_000)
             result = json.loads(page.evaluate(RESPONSE_TEXT))
@@ -312,3 +339,21 @@ def test_a_browser_offline_renders_graphiql_takes_a_token_and_runs_a_query(
     }
     assert violations == []
     assert page_errors == []
+
+
+def bootstrap_introspection_query() -> str:
+    """The introspection query the page's bootstrap script sends instead of GraphiQL's."""
+    script = (ASSET_DIR / "carerecord-graphiql.js").read_text()
+    block = script.split("var INTROSPECTION_QUERY = [", 1)[1].split("].join", 1)[0]
+    return "\n".join(json.loads(line.rstrip(",")) for line in block.split("\n") if line.strip())
+
+
+def test_the_pages_introspection_query_fits_the_limits_and_rebuilds_the_whole_schema() -> None:
+    settings = ApiSettings(environment="dev")
+    schema = build_schema(settings)._schema
+    document = parse(bootstrap_introspection_query())
+    assert validate(schema, document, [depth_rule(settings.limits.max_depth)]) == []
+    result = graphql_sync(schema, print_ast(document))
+    assert result.errors is None
+    assert result.data is not None
+    assert print_schema(build_client_schema(result.data)) == print_schema(schema)
