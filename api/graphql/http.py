@@ -15,8 +15,6 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -24,6 +22,7 @@ from api import errors as api_errors
 from api.errors import ApiError, body_for, graphql_code, status_for
 from api.graphql.context import ApiContext
 from api.graphql.hardening import HTTP
+from api.graphql.ide import page_response
 from api.graphql.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.graphql.idempotency import key_from_headers
 from api.graphql.schema import CareRecordSchema
@@ -167,10 +166,10 @@ def execute(
 
 
 def graphql_get(request: Request) -> Response:
-    """GraphiQL in dev mode; queries are never accepted via GET."""
+    """GraphiQL in dev mode (served offline, see ``api.graphql.ide``); never queries via GET."""
     settings = request.app.state.api_settings
     if settings.graphiql and "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(get_graphql_ide_html("graphiql"))
+        return page_response()
     return error_response(
         ApiError(
             api_errors.METHOD_NOT_ALLOWED,
