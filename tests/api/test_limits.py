@@ -274,3 +274,17 @@ def test_an_oversized_websocket_message_closes_the_socket(limited: Stack) -> Non
         return None
 
     assert asyncio.run(scenario()) in (1009, 4400)
+
+
+def test_doubling_fragments_are_answered_or_refused_not_walked_exponentially(
+    dev: Stack,
+) -> None:
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    query = f"query {{ ...F0 }} {chain} fragment F40 on Query {{ __typename }}"
+    response = dev.post(query, dev.token(GP))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"__typename": "Query"}
+    aliased = query.replace("{ __typename }", "{ x: __typename }")
+    response = dev.post(aliased, dev.token(GP))
+    assert response.status_code == 400
+    assert codes(response) == ["TOO_MANY_ALIASES"]
