@@ -18,6 +18,12 @@ MAX_LIST_ITEMS = 50
 CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
 EARLIEST_BIRTH = date(1880, 1, 1)
+EARLIEST_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC)
+"""Any time accepted at all lies in this range (UTC): a day inside what ``datetime`` can
+hold, so converting an offset or stepping a day or month never overflows. Times nearer
+the ends (``9999-12-31T23:59:59-14:00`` is in year 10000 in UTC) are ``INVALID_DATE``."""
+MAX_TIME_TEXT = 64
 
 # C0/C1 controls other than tab, newline and carriage return; bidirectional
 # overrides and isolates ("Trojan source"); lone surrogates; non-characters.
@@ -57,12 +63,46 @@ def optional_line(value: object, *, field: str, max_len: int = MAX_SHORT_TEXT) -
     return single_line(value, field=field, max_len=max_len)
 
 
-def aware(value: object, *, field: str) -> datetime:
+def aware(value: object, *, field: str | None) -> datetime:
+    """A timezone-aware time within the representable range, in UTC (every time enters here)."""
     if not isinstance(value, datetime):
-        raise errors.InvalidDate(field=field, reason="not_a_datetime")
+        raise _invalid_date(field, "not_a_datetime")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise errors.InvalidDate(field=field, reason="no_timezone")
-    return value.astimezone(UTC)
+        raise _invalid_date(field, "no_timezone")
+    try:
+        when = value.astimezone(UTC)
+    except OverflowError:
+        raise _invalid_date(field, "out_of_range") from None
+    if not EARLIEST_INSTANT <= when <= LATEST_INSTANT:
+        raise _invalid_date(field, "out_of_range")
+    return when
+
+
+def parse_time(value: object, *, field: str | None) -> datetime:
+    """An ISO 8601 time with a timezone, from text (the API's scalar, REST and CLI inputs)."""
+    if not isinstance(value, str) or len(value) > MAX_TIME_TEXT:
+        raise _invalid_date(field, "not_iso8601")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid_date(field, "not_iso8601") from None
+    return aware(parsed, field=field)
+
+
+def parse_date(value: object, *, field: str | None) -> date:
+    """An ISO 8601 calendar date (``YYYY-MM-DD``), from text."""
+    if not isinstance(value, str) or len(value) > MAX_TIME_TEXT:
+        raise _invalid_date(field, "not_iso8601")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _invalid_date(field, "not_iso8601") from None
+
+
+def _invalid_date(field: str | None, reason: str) -> errors.InvalidDate:
+    if field is None:  # the GraphQL scalars: the edge names the variable or the location
+        return errors.InvalidDate(reason=reason)
+    return errors.InvalidDate(field=field, reason=reason)
 
 
 def event_time(value: object, *, field: str, now: datetime) -> datetime:
