@@ -31,6 +31,7 @@ from strawberry.schema.schema import validate_document
 
 from api.errors import (
     INTROSPECTION_DISABLED,
+    OPERATION_NAME_REQUIRED,
     OPERATION_NOT_ALLOWED,
     QUERY_TOO_DEEP,
     TOO_MANY_ALIASES,
@@ -122,6 +123,18 @@ HTTP = "http"
 WEBSOCKET = "websocket"
 
 
+def _requested_operation(context: Any) -> str | None:
+    """The ``operationName`` the caller sent.
+
+    strawberry's ``operation_name`` falls back to the first operation's name, which would
+    run the first of several operations when none is named (the spec requires an error);
+    the name as given is kept in ``_provided_operation_name`` (tests/api/test_limits.py
+    fails if that ever changes).
+    """
+    name = getattr(context, "_provided_operation_name", context.operation_name)
+    return name if isinstance(name, str) else None
+
+
 def hardening_extension(
     limits: Limits,
     *,
@@ -169,6 +182,12 @@ def hardening_extension(
         assert document is not None
         return tuple(validate_document(schema, document, rules[transport]))
 
+    @lru_cache(maxsize=cache_size)
+    def operations(query: str) -> int:
+        document = parsed(query)
+        assert document is not None
+        return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
     class Hardening(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
             context = self.execution_context
@@ -192,7 +211,16 @@ def hardening_extension(
             if query is not None and context.graphql_document is not None:
                 transport = transport_of(context.context)
                 schema = context.schema._schema
-                context.pre_execution_errors = list(validated(query, transport, schema))
+                errors = list(validated(query, transport, schema))
+                if _requested_operation(context) is None and operations(query) > 1:
+                    errors.append(
+                        GraphQLError(
+                            "The document has several operations: name the one to run "
+                            "in `operationName`.",
+                            extensions={"code": OPERATION_NAME_REQUIRED},
+                        )
+                    )
+                context.pre_execution_errors = errors
             yield
 
         def on_stream_result(self, result: Any) -> Iterator[None]:

@@ -182,7 +182,10 @@ def test_a_bad_date_in_a_registration_is_a_coded_400(
     ("query", "code"),
     [
         ("{ caseload(first: 3000000000) { items { since } } }", "GRAPHQL_VALIDATION_FAILED"),
-        ('{ referrals(direction: SIDEWAYS) { items { referralId } } }', "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ referrals(direction: SIDEWAYS) { items { referralId } } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
         (
             'mutation { recordContribution(clientId: "x", input: {heading: "h", text: "t", '
             'occurredAt: "9999-12-31T23:59:59-14:00"}) { __typename } }',
@@ -207,5 +210,6 @@ def test_the_same_values_written_inline_are_coded_400s_too(
     assert response.status_code == 400, response.text
     assert "data" not in response.json()
     assert [e["extensions"]["code"] for e in response.json()["errors"]] == [code]
-    assert "3000000000" not in response.text and "SIDEWAYS" not in response.text
+    assert "3000000000" not in response.text
+    assert "SIDEWAYS" not in response.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

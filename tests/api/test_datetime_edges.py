@@ -200,5 +200,6 @@ def test_the_command_line_refuses_them_as_usage_errors(args: list[str]) -> None:
     for edge in EDGES:
         result = CliRunner().invoke(cli, [*args, edge])
         assert result.exit_code == 2, result.output
-        assert "out" in result.output and "range" in result.output
+        assert "out" in result.output
+        assert "range" in result.output
         assert "Traceback" not in result.output
