@@ -1,4 +1,4 @@
-"""``carerecord serve`` and ``carerecord token``: run the API, and issue local tokens.
+"""``carerecord serve``, ``token`` and ``schema``: run the API, issue local tokens, print the SDL.
 
 ``serve --demo`` is the README's "run it" command (``./run-demo``): dev mode, embedded
 SQLite under the data directory, the demo dataset loaded if the store is empty, the
@@ -149,6 +149,16 @@ def token(
     typer.echo(signed)
 
 
+def schema() -> None:
+    """Print the GraphQL schema (SDL), for generating front-end types without introspection."""
+    from strawberry.printer import print_schema
+
+    from api.graphql.schema import build_schema
+
+    typer.echo(print_schema(build_schema(ApiSettings())))
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("token")(token)
+    app.command("schema")(schema)
