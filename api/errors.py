@@ -35,7 +35,7 @@ class ApiError(Exception):
 # --- codes the edge uses -----------------------------------------------------------------
 
 UNAUTHENTICATED = "UNAUTHENTICATED"
-FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
 BAD_REQUEST = "BAD_REQUEST"
 BODY_TOO_LARGE = "BODY_TOO_LARGE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
@@ -51,7 +51,6 @@ OPERATION_NOT_ALLOWED = "OPERATION_NOT_ALLOWED"
 OPERATION_NAME_REQUIRED = "OPERATION_NAME_REQUIRED"
 INVALID_CURSOR = "INVALID_CURSOR"
 INVALID_VARIABLE = "INVALID_VARIABLE"
-NOT_READY = "NOT_READY"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
 PRE_EXECUTION_CODES = frozenset(
@@ -70,14 +69,13 @@ PRE_EXECUTION_CODES = frozenset(
 
 _STATUS: Mapping[str, int] = {
     UNAUTHENTICATED: 401,
-    FORBIDDEN: 403,
+    NOT_FOUND: 404,
     BAD_REQUEST: 400,
     BODY_TOO_LARGE: 413,
     UNSUPPORTED_MEDIA_TYPE: 415,
     METHOD_NOT_ALLOWED: 405,
     BATCH_NOT_SUPPORTED: 400,
     INVALID_CURSOR: 400,
-    NOT_READY: 503,
     INTERNAL_ERROR: 500,
     core.AuditUnavailable.code: 503,
     core.ProtocolNotAdopted.code: 503,
@@ -105,18 +103,17 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
-def _codes_of(family: type[core.CareRecordError]) -> dict[str, int]:
-    found = {family.code: status_for(family())}
-    for sub in family.__subclasses__():
-        found.update(_codes_of(sub))
-    return found
-
-
 def status_of_code(code: str) -> int:
     """The HTTP status of a refusal, by its code (the same as ``status_for`` its error)."""
     if code in _STATUS:
         return _STATUS[code]
-    return _DOMAIN_STATUS.get(code, 400)
+    family: list[type[core.CareRecordError]] = [core.CareRecordError]
+    while family:  # every error class defined by now, wherever its module is
+        cls = family.pop()
+        if cls.code == code:
+            return status_for(cls())
+        family.extend(cls.__subclasses__())
+    return 400
 
 
 def graphql_status(data: object, errors: Sequence[GraphQLError]) -> int:
@@ -265,9 +262,6 @@ def graphql_code(error: GraphQLError) -> str:
     return code if isinstance(code, str) else INTERNAL_ERROR
 
 
-_DOMAIN_STATUS: Mapping[str, int] = _codes_of(core.CareRecordError)
-
-
 # --- REST: the same shapes for FastAPI's own refusals ------------------------------------
 
 
@@ -292,7 +286,7 @@ def install_error_handlers(app: Any) -> None:
     async def http(_: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
         if status == 404:
-            return respond(ApiError("NOT_FOUND", "No such route."), 404)
+            return respond(ApiError(NOT_FOUND, "No such route."), 404)
         if status == 405:
             return respond(ApiError(METHOD_NOT_ALLOWED, "Method not allowed here."), 405)
         return respond(ApiError(BAD_REQUEST, "The request could not be handled."), status)
