@@ -226,6 +226,10 @@ _VARIABLE_PATH = re.compile(
 
 
 def _variable_of(error: GraphQLError) -> str | None:
+    """The variable whose value failed coercion (not a validation error about a variable,
+    such as one never used: those are ``GRAPHQL_VALIDATION_FAILED``)."""
+    if not _VARIABLE_PATH.match(error.message):
+        return None
     for node in error.nodes or ():
         if isinstance(node, VariableDefinitionNode):
             return node.variable.name.value

@@ -181,6 +181,14 @@ def test_a_bad_date_in_a_registration_is_a_coded_400(
 @pytest.mark.parametrize(
     ("query", "code"),
     [
+        (
+            "query($unused: Int) { caseload { items { since } } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "query($f: String) { caseload(first: $f) { items { since } } }",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
         ("{ caseload(first: 3000000000) { items { since } } }", "GRAPHQL_VALIDATION_FAILED"),
         (
             "{ referrals(direction: SIDEWAYS) { items { referralId } } }",
@@ -203,7 +211,7 @@ def test_a_bad_date_in_a_registration_is_a_coded_400(
         ),
     ],
 )
-def test_the_same_values_written_inline_are_coded_400s_too(
+def test_the_same_values_written_inline_and_bad_variable_definitions_are_coded_400s(
     stack: Stack, caplog: pytest.LogCaptureFixture, query: str, code: str
 ) -> None:
     response = post(stack, stack.token(NURSE), query, {})
