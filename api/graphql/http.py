@@ -19,7 +19,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from api import errors as api_errors
-from api.errors import ApiError, body_for, graphql_code, status_for
+from api.errors import ApiError, body_for, graphql_code, graphql_status, status_for
 from api.graphql.context import ApiContext
 from api.graphql.hardening import HTTP
 from api.graphql.ide import page_response
@@ -154,12 +154,11 @@ def execute(
         return error_response(exc)
     for record in records:
         metrics.access_records.labels(record.action).inc()
-    status = 200
-    if errors and result.data is None and all(c in api_errors.PRE_EXECUTION_CODES for c in codes):
-        status = 400
+    status = graphql_status(result.data, errors)
+    # A request refused before execution has no `data` entry (GraphQL spec, 7.1.2).
+    payload: dict[str, Any] = {} if status >= 400 else {"data": result.data}
     if context.key_refusal is not None:
         status = status_for(context.key_refusal)  # the key is the request's: 422 if reused
-    payload: dict[str, Any] = {"data": result.data}
     if errors:
         payload["errors"] = [e.formatted for e in errors]
     return Response(orjson.dumps(payload), status, media_type=JSON)

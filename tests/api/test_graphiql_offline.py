@@ -25,7 +25,7 @@ from graphql import build_client_schema, graphql_sync, parse, print_ast, print_s
 from pg_support import REQUIRE_PG
 from world import GP
 
-from api.graphql.hardening import depth_rule
+from api.graphql.hardening import shape_rule
 from api.graphql.ide import ASSETS_PATH, SCRIPTS, STYLES
 from api.graphql.schema import build_schema
 from api.settings import ApiSettings
@@ -352,7 +352,7 @@ def test_the_pages_introspection_query_fits_the_limits_and_rebuilds_the_whole_sc
     settings = ApiSettings(environment="dev")
     schema = build_schema(settings)._schema
     document = parse(bootstrap_introspection_query())
-    assert validate(schema, document, [depth_rule(settings.limits.max_depth)]) == []
+    assert validate(schema, document, [shape_rule(settings.limits.max_depth, settings.limits.max_aliases)]) == []
     result = graphql_sync(schema, print_ast(document))
     assert result.errors is None
     assert result.data is not None
