@@ -352,7 +352,8 @@ def test_the_pages_introspection_query_fits_the_limits_and_rebuilds_the_whole_sc
     settings = ApiSettings(environment="dev")
     schema = build_schema(settings)._schema
     document = parse(bootstrap_introspection_query())
-    assert validate(schema, document, [shape_rule(settings.limits.max_depth, settings.limits.max_aliases)]) == []
+    limits = settings.limits
+    assert validate(schema, document, [shape_rule(limits.max_depth, limits.max_aliases)]) == []
     result = graphql_sync(schema, print_ast(document))
     assert result.errors is None
     assert result.data is not None
