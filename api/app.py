@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.edge import Edge
 from api.errors import install_error_handlers
 from api.graphql.http import graphql_get, graphql_post
+from api.graphql.ide import ide_router
 from api.graphql.schema import build_schema
 from api.graphql.ws import SubscriptionRouter
 from api.metrics import Metrics
@@ -80,6 +81,7 @@ def create_app(
     app.state.api_settings = api_settings
     app.add_api_route("/graphql", graphql_post, methods=["POST"], include_in_schema=False)
     app.add_api_route("/graphql", graphql_get, methods=["GET"], include_in_schema=False)
+    app.include_router(ide_router())
     app.include_router(SubscriptionRouter(schema, api_settings))
     app.include_router(rest_router())
     app.include_router(subject_access_router())

@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from api.errors import UNAUTHENTICATED, ApiError
+from api.keys import load_public_key
 from api.settings import ApiSettings
 from carerecord import errors as core
 from carerecord.application import CareRecord
@@ -77,7 +77,9 @@ class TokenVerifier:
         self._verified: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
         if settings.public_key_path is not None:
-            self._key = load_pem_public_key(settings.public_key_path.read_bytes())
+            self._key = load_public_key(
+                settings.public_key_path, variable="CARERECORD_JWT_PUBLIC_KEY"
+            )
         elif settings.jwks_url is not None:
             self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
         else:

@@ -1,4 +1,4 @@
-"""``carerecord serve`` and ``carerecord token``: run the API, and issue local tokens.
+"""``carerecord serve``, ``token`` and ``schema``: run the API, issue local tokens, print the SDL.
 
 ``serve --demo`` is the README's "run it" command (``./run-demo``): dev mode, embedded
 SQLite under the data directory, the demo dataset loaded if the store is empty, the
@@ -15,14 +15,17 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from api.keys import KEY_FILE_INVALID, KEY_FILE_UNREADABLE
 from api.settings import ApiSettings, ConfigurationError
 from api.tokens import TokenIssuer
+from carerecord.audit.checkpoints import KEY_ENV, TRUSTED_KEYS_ENV, CheckpointKeyMissing
 from carerecord.errors import CareRecordError
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.audit_registry import check_signing_keys
 from projections.audit_settings import GovernanceSettings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages unwrapped: easy to grep in logs
 
 
 def demo_settings() -> tuple[Settings, ApiSettings]:
@@ -62,19 +65,30 @@ def serve(
         try:
             api = ApiSettings.from_env()
             api.resolved(settings.data_dir)
-            governance = GovernanceSettings.from_env()
-            if governance.checkpoint_every is not None and not (
-                governance.generate_signing_key or governance.signing_key_configured
-            ):
-                raise ConfigurationError(
-                    "CARERECORD_CHECKPOINT_KEY must name the checkpoint signing key in "
-                    "production (or turn the timer off: CARERECORD_CHECKPOINT_EVERY_SECONDS=0)"
-                )
+            _check_checkpoint_keys(settings, GovernanceSettings.from_env())
         except ConfigurationError as exc:
-            console.print(f"[red]Configuration error:[/red] {exc}")
+            console.print(f"[red]Configuration error {exc.code}:[/red] {exc}")
             raise typer.Exit(2) from None
         guide = None
     run_server(settings, api, host=host, port=port, guide=guide)
+
+
+def _check_checkpoint_keys(settings: Settings, governance: GovernanceSettings) -> None:
+    """The checkpoint timer's keys, checked before serving (``ConfigurationError`` if not)."""
+    try:
+        check_signing_keys(settings, governance)
+    except CheckpointKeyMissing as exc:
+        reason = exc.fields.get("reason")
+        if reason == "not_configured":
+            raise ConfigurationError(
+                f"{KEY_ENV} must name the checkpoint signing key in "
+                "production (or turn the timer off: CARERECORD_CHECKPOINT_EVERY_SECONDS=0)"
+            ) from None
+        variable = TRUSTED_KEYS_ENV if str(reason).startswith("trusted_key") else KEY_ENV
+        code = KEY_FILE_UNREADABLE if str(reason).endswith("unreadable") else KEY_FILE_INVALID
+        raise ConfigurationError(
+            f"{variable} names a file that is not a readable Ed25519 key ({reason})", code=code
+        ) from None
 
 
 def token(
@@ -110,7 +124,10 @@ def token(
                 "(--dev or CARERECORD_ENV=dev) or with CARERECORD_JWT_PRIVATE_KEY"
             )
         issuer = TokenIssuer(api.resolved(settings.data_dir))
-    except (ConfigurationError, ValueError) as exc:
+    except ConfigurationError as exc:
+        console.print(f"[red]Cannot issue a token ({exc.code}):[/red] {exc}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
         console.print(f"[red]Cannot issue a token:[/red] {exc}")
         raise typer.Exit(2) from None
     lifetime = timedelta(minutes=ttl)
@@ -132,6 +149,16 @@ def token(
     typer.echo(signed)
 
 
+def schema() -> None:
+    """Print the GraphQL schema (SDL), for generating front-end types without introspection."""
+    from strawberry.printer import print_schema
+
+    from api.graphql.schema import build_schema
+
+    typer.echo(print_schema(build_schema(ApiSettings())))
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("token")(token)
+    app.command("schema")(schema)

@@ -1,8 +1,12 @@
-"""The ASGI edge: request ids, the request body cap, and per-route metrics.
+"""The ASGI edge: request ids, the request body cap, one set of credentials, per-route metrics.
 
 Pure ASGI (no per-request task or thread): it reads the body up to the cap before
 the app sees it, so an oversized request is refused with ``BODY_TOO_LARGE`` (413)
-and never parsed.
+and never parsed. A request with more than one ``Authorization`` header is refused
+(400 ``BAD_REQUEST``, ``reason: duplicate_authorization``; a WebSocket handshake is
+closed before it is accepted): which one would count is ambiguous, and proxies and
+frameworks disagree (first wins, last wins, or joined with a comma) - RFC 6750's
+``invalid_request``.
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
-from api.errors import BODY_TOO_LARGE, ApiError, body_for
+from api.errors import BAD_REQUEST, BODY_TOO_LARGE, ApiError, body_for
 from api.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
@@ -25,6 +29,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID_HEADER = b"x-request-id"
+AUTHORIZATION_HEADER = b"authorization"
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{8,64}")
 _KNOWN_ROUTES = ("/graphql", "/feed", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 
@@ -48,7 +53,11 @@ class Edge:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        duplicate = _credentials(scope) > 1
         if scope["type"] == "websocket":
+            if duplicate:
+                await send({"type": "websocket.close", "code": 4400})
+                return
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -64,6 +73,18 @@ class Edge:
             await send(message)
 
         try:
+            if duplicate:
+                await _refuse(
+                    send_with_id,
+                    400,
+                    ApiError(
+                        BAD_REQUEST,
+                        "Send one Authorization header.",
+                        reason="duplicate_authorization",
+                    ),
+                    headers=[(b"www-authenticate", b'Bearer error="invalid_request"')],
+                )
+                return
             body = await self._read_body(scope, receive)
             if body is None:
                 await _refuse(
@@ -118,7 +139,9 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(send: Send, status: int, error: ApiError) -> None:
+async def _refuse(
+    send: Send, status: int, error: ApiError, *, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     payload = orjson.dumps(body_for(error))
     await send(
         {
@@ -128,10 +151,15 @@ async def _refuse(send: Send, status: int, error: ApiError) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def _credentials(scope: Scope) -> int:
+    return sum(1 for name, _ in scope.get("headers", []) if name == AUTHORIZATION_HEADER)
 
 
 def _request_id(scope: Scope) -> str:

@@ -1,9 +1,15 @@
-"""Dev-mode keys: a local Ed25519 signing key pair and a cursor key, made once per data dir.
+"""Key files: loading the configured token keys, and the dev mode's generated keys.
 
-Production never uses these: it configures a PEM public key or a JWKS URL (the
-identity provider keeps the private key) and ``CARERECORD_CURSOR_KEY``.
-Files are written atomically (another process may be starting at the same time)
-and readable only by their owner.
+``load_public_key`` / ``load_private_key`` read the PEM files named by
+``CARERECORD_JWT_PUBLIC_KEY`` / ``CARERECORD_JWT_PRIVATE_KEY``; a file that is missing,
+unreadable or not a usable key is a ``ConfigurationError`` naming the variable (the
+server and the token command exit 2 with it), never a traceback.
+
+Dev mode makes a local Ed25519 signing key pair and a cursor key, once per data
+directory. Production never uses these: it configures a PEM public key or a JWKS URL
+(the identity provider keeps the private key) and ``CARERECORD_CURSOR_KEY``. Files are
+written atomically (another process may be starting at the same time) and readable
+only by their owner.
 """
 
 from __future__ import annotations
@@ -13,10 +19,58 @@ import os
 import secrets
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from api.settings import ConfigurationError
 
 KEY_DIR = "api-keys"
+KEY_FILE_UNREADABLE = "KEY_FILE_UNREADABLE"
+KEY_FILE_INVALID = "KEY_FILE_INVALID"
+SigningKey = RSAPrivateKey | EllipticCurvePrivateKey | Ed25519PrivateKey
+
+
+def _read(path: Path, variable: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ConfigurationError(
+            f"{variable} names {path}, which cannot be read ({why})", code=KEY_FILE_UNREADABLE
+        ) from None
+
+
+def load_public_key(path: Path, *, variable: str) -> PublicKeyTypes:
+    """The PEM public key in ``path`` (the file ``variable`` names)."""
+    pem = _read(path, variable)
+    try:
+        return serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"{variable} names {path}, which is not a PEM public key", code=KEY_FILE_INVALID
+        ) from None
+
+
+def load_private_key(path: Path, *, variable: str) -> SigningKey:
+    """The unencrypted PEM RSA, EC or Ed25519 private key in ``path`` (named by ``variable``)."""
+    pem = _read(path, variable)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"{variable} names {path}, which is not an unencrypted PEM private key",
+            code=KEY_FILE_INVALID,
+        ) from None
+    if not isinstance(key, SigningKey):
+        raise ConfigurationError(
+            f"{variable}: the signing key must be an RSA, EC or Ed25519 private key",
+            code=KEY_FILE_INVALID,
+        )
+    return key
 
 
 def dev_key_pair(data_dir: Path) -> tuple[Path, Path]:

@@ -91,8 +91,8 @@ def guide(settings: Settings, *, host: str, port: int, practitioners: list[tuple
         '    -d \'{"query": "{ me { name profession } caseload(first: 5) '
         "{ items { client { clientId givenName familyName } } } }\"}'",
         "",
-        "In GraphiQL, put the token in the Headers tab: "
-        '{"Authorization": "Bearer <token>"}. See docs/graphql.md for worked examples.',
+        "In GraphiQL (no internet needed), put the token in the Headers tab in place of "
+        "PASTE-YOUR-TOKEN-HERE. See docs/graphql.md for worked examples.",
         "",
     ]
     return "\n".join(lines)

@@ -31,7 +31,16 @@ DEV_AUDIENCE = "carerecord-api"
 
 
 class ConfigurationError(ValueError):
-    """The API configuration is incomplete or unsafe; the message names the variable."""
+    """The API configuration is incomplete or unsafe; the message names the variable.
+
+    ``code`` is stable (``INVALID_CONFIGURATION``, or ``KEY_FILE_UNREADABLE`` /
+    ``KEY_FILE_INVALID`` for a key file that cannot be read or is not a usable key);
+    entry points print it and exit with status 2.
+    """
+
+    def __init__(self, message: str, *, code: str = "INVALID_CONFIGURATION") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,18 @@ class ApiSettings:
                 cursor_key=settings.cursor_key or dev_cursor_key(data_dir),
             )
         settings.check()
+        settings.check_key_files()
         return settings
+
+    def check_key_files(self) -> None:
+        """Read and parse the configured key files now, so a missing, unreadable or wrong
+        file stops start-up with a ``ConfigurationError`` (not a traceback later)."""
+        from api.keys import load_private_key, load_public_key
+
+        if self.public_key_path is not None:
+            load_public_key(self.public_key_path, variable="CARERECORD_JWT_PUBLIC_KEY")
+        if self.private_key_path is not None:
+            load_private_key(self.private_key_path, variable="CARERECORD_JWT_PRIVATE_KEY")
 
     def check(self) -> None:
         """Refuse incomplete or unsafe configurations (production and dev alike)."""

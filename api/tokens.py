@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from api.keys import load_private_key
 from api.settings import ApiSettings
 from carerecord.application import CareRecord
 from carerecord.ids import parse_client_id
@@ -36,10 +33,7 @@ class TokenIssuer:
             )
         if settings.issuer is None or settings.audience is None or not settings.algorithms:
             raise ValueError("issuer, audience and algorithms must be configured")
-        key = load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey | Ed25519PrivateKey):
-            raise ValueError("the signing key must be an RSA, EC or Ed25519 private key")
-        self._key = key
+        self._key = load_private_key(path, variable="CARERECORD_JWT_PRIVATE_KEY")
         self.issuer = settings.issuer
         self.audience = settings.audience
         self.algorithm = settings.algorithms[0]

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/append.py [--backend sqlite|postgres|both] [--commands 2000]
         [--seconds 20] [--writers 1,4] [--clients 25] [--text 600] [--profile 400] [--quick]
+        [--keyed]
 
 For each backend, on a fresh store (SQLite: a temporary directory; PostgreSQL:
 ``CARERECORD_BENCH_POSTGRES_URL``, default the local test database, in a fresh schema
@@ -18,7 +19,9 @@ Both run with 1 and with 4 concurrent writers (separate processes, each on its o
 clients, released together by a barrier), bounded by ``--commands`` per writer and
 ``--seconds`` per run, and are printed side by side with their ratio. ``--profile N``
 then profiles N single-writer commands in-process (cProfile) and prints where the time
-goes. ``--quick`` is a smoke run (a few hundred commands, short runs).
+goes. ``--keyed`` also runs the command path with an idempotency key on every command
+(the key looked up first, then saved with the event). ``--quick`` is a smoke run (a few
+hundred commands, short runs).
 """
 
 from __future__ import annotations
@@ -198,11 +201,13 @@ def app_writer(
     commands: int,
     seconds: float,
     text: str,
+    keyed: bool,
     barrier: Any,
     results: Any,
 ) -> None:
     app = open_care_record(settings)
     caller = gp(n)
+    keys = (f"{n}-{uuid.uuid4()}" for _ in iter(int, 1))  # a new key per command
 
     def command(i: int) -> None:
         app.record_contribution(
@@ -211,6 +216,7 @@ def app_writer(
             heading=HEADINGS[i % len(HEADINGS)],
             text=text,
             occurred_at=datetime.now(UTC) - timedelta(minutes=5),
+            idempotency_key=next(keys) if keyed else None,
         )
 
     for i in range(3):  # warm the caches (directory, protocol, clients' first loads)
@@ -467,15 +473,33 @@ def bench(backend: str, args: argparse.Namespace) -> list[str]:
     text = ("Seen at home with her daughter; " * 40)[: args.text]
     lines = []
     with fresh_store(backend) as settings:
-        owned = prepare(settings, max(writer_counts), args.clients)
+        # Keyed writers get clients of their own, as large as the plain writers' were.
+        offset = max(writer_counts)
+        owned = prepare(settings, offset * (2 if args.keyed else 1), args.clients)
         create_raw_table(settings)
         Floor(env=floor_env(settings, create_tables=True)).close()  # tables once, not racing
         for writers in writer_counts:
             app_rate = together(
                 app_writer,
                 writers,
-                lambda n: (settings, n, owned[n], args.commands, args.seconds, text),
+                lambda n: (settings, n, owned[n], args.commands, args.seconds, text, False),
             )
+            keyed = ""
+            if args.keyed:
+                keyed_rate = together(
+                    app_writer,
+                    writers,
+                    lambda n: (
+                        settings,
+                        n + offset,
+                        owned[n + offset],
+                        args.commands,
+                        args.seconds,
+                        text,
+                        True,
+                    ),
+                )
+                keyed = f"  with an idempotency key {keyed_rate:6.0f}/s"
             size = stored_contribution_size(settings)
             note = "x" * max(1, size - 120)  # the floor's event stores about as many bytes
             floor_rate = together(
@@ -490,7 +514,7 @@ def bench(backend: str, args: argparse.Namespace) -> list[str]:
                 lambda n, state=state: (settings, n, args.commands * 2, args.seconds, state),
             )
             line = (
-                f"{backend:<8} writers={writers}  command path {app_rate:6.0f}/s  "
+                f"{backend:<8} writers={writers}  command path {app_rate:6.0f}/s{keyed}  "
                 f"library floor {floor_rate:6.0f}/s  raw driver {raw_rate:6.0f}/s  "
                 f"ratio to raw {app_rate / raw_rate:4.2f} (floor {floor_rate / raw_rate:4.2f})  "
                 f"[{size} B/event]"
@@ -581,6 +605,9 @@ def main() -> None:
     parser.add_argument("--text", type=int, default=600, help="characters per contribution")
     parser.add_argument("--profile", type=int, default=400, help="commands to profile (0: none)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument(
+        "--keyed", action="store_true", help="also run the command path with idempotency keys"
+    )
     args = parser.parse_args()
     if args.quick:
         args.commands, args.seconds, args.clients, args.profile = 200, 5.0, 5, 100

@@ -38,6 +38,7 @@ from typing import Any
 
 from carerecord.application import CareRecord
 from carerecord.client_record import ClientRecord
+from carerecord.idempotency import IdempotencyKey
 from carerecord.ids import ClientId
 from carerecord.practitioner import Practitioner
 from carerecord.protocol import Protocol, bundled_document
@@ -163,6 +164,10 @@ class Spec:
     """Multiplies the rates of the rare events (withdrawals, refusals, restrictions and
     lifts, break-glass, role changes): tests raise it to see more of them."""
     text_words: tuple[int, int] = (12, 40)
+    keyed: float = 0.0
+    """The share of contributions sent with an idempotency key (an ``IdempotencyKey`` saved
+    with them, as the API does for an ``Idempotency-Key`` header): tests use it so that
+    key events are in the history the views are built from."""
 
 
 @dataclass
@@ -418,6 +423,17 @@ class Generator:
         sim.record.record_contribution(labels, self.text(), actor=actor, now=self.now)
         sim.entries.append((labels.entry_id, str(actor.practitioner_id)))
         self.count("contribution")
+        if self.spec.keyed and self.rng.random() < self.spec.keyed:
+            key = IdempotencyKey.use(
+                key_id=uuid.UUID(self.uid()),
+                command="record_contribution",
+                input_hash=self.uid().replace("-", "") * 2,
+                result_id=labels.entry_id,
+                by=actor.scope,
+                at=self.now,
+            )
+            self.pending[key.id] = key  # saved in the same batch as the contribution
+            self.count("idempotency_key")
 
     def labels(
         self, actor: Viewer, heading: str, category: str, sensitivity: Sensitivity, basis: Any

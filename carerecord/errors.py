@@ -156,6 +156,13 @@ class ProtocolVersionNotNewer(ConflictError):
     message = "A protocol version must be newer than the one in force."
 
 
+class IdempotencyKeyReused(ConflictError):
+    """The idempotency key was already used for another command or for different input."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "This idempotency key was already used for a different request."
+
+
 class ConcurrentUpdate(ConflictError):
     """Another command changed the same record at the same time, and retries ran out."""
 
@@ -241,6 +248,11 @@ class InvalidProtocol(InvalidInput):
 class TooLarge(InvalidInput):
     code = "TOO_LARGE"
     message = "The input is larger than allowed."
+
+
+class InvalidIdempotencyKey(InvalidInput):
+    code = "INVALID_IDEMPOTENCY_KEY"
+    message = "The idempotency key must be 1-255 printable ASCII characters."
 
 
 class AuditUnavailable(CareRecordError):

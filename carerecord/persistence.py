@@ -99,6 +99,17 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         )
         return ids
 
+    def notification_id_of(self, originator_id: UUID, version: int) -> int | None:
+        """The log position of one stored event (``None`` if there is no such event)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id FROM {CHAIN_TABLE} "
+                "WHERE originator_id=? AND originator_version=?",
+                (str(originator_id), version),
+            )
+            row = c.fetchone()
+        return None if row is None else int(row[0])
+
 
 def _once(method: Any) -> Any:
     """The library's method without its retry decorator (10 attempts, 0.2 s apart)."""
@@ -214,6 +225,10 @@ class ChainedPostgresApplicationRecorder(_ReadsTriedOnce, PostgresApplicationRec
         self._insert_chain = SQL("INSERT INTO {schema}.{chain} VALUES (%s,%s,%s,%s,%s,%s)").format(
             schema=schema, chain=chain
         )
+        self._select_position = SQL(
+            "SELECT notification_id FROM {schema}.{chain} "
+            "WHERE originator_id = %s AND originator_version = %s"
+        ).format(schema=schema, chain=chain)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -231,6 +246,13 @@ class ChainedPostgresApplicationRecorder(_ReadsTriedOnce, PostgresApplicationRec
         heads = {r["originator_id"]: bytes(r["hash"]) for r in curs.fetchall()}
         curs.executemany(self._insert_chain, _chain_rows(stored_events, ids, prev, heads))
         return ids
+
+    def notification_id_of(self, originator_id: UUID, version: int) -> int | None:
+        """The log position of one stored event (``None`` if there is no such event)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_position, (str(originator_id), version), prepare=True)
+            row = curs.fetchone()
+        return None if row is None else int(row["notification_id"])
 
 
 class CarePostgresFactory(PostgresFactory):

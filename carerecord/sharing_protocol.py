@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from carerecord import errors
+from carerecord import errors, validation
 from carerecord.protocol import Protocol, parse_protocol
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://carerecord.example/protocol")
@@ -56,7 +56,7 @@ class SharingProtocol(Aggregate):
 
     def adopt(self, document: dict[str, Any], *, by: str, at: datetime) -> Protocol:
         """Adopt a new version; it must parse, belong to this partnership and be newer."""
-        protocol = parse_protocol(document)
+        protocol = check_document(document)
         if protocol.partnership != self.partnership:
             raise errors.InvalidProtocol(field="partnership", reason="other_partnership")
         if self.versions and protocol.version <= self.versions[-1]:
@@ -67,3 +67,14 @@ class SharingProtocol(Aggregate):
     @property
     def current(self) -> Protocol | None:
         return None if self.current_document is None else parse_protocol(self.current_document)
+
+
+def check_document(document: dict[str, Any]) -> Protocol:
+    """A protocol document about to be adopted: parsed, and its text checked as all free text
+    is (``validation.check_characters``). Only new versions are checked for characters:
+    versions already adopted are parsed as they were accepted."""
+    try:
+        validation.check_strings(document, field="document")
+    except errors.InvalidText as exc:
+        raise errors.InvalidProtocol(**exc.fields) from None
+    return parse_protocol(document)

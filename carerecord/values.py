@@ -522,6 +522,16 @@ class Viewer(_Immutable):
     teams: frozenset[str] = frozenset()
     client_id: str | None = None
 
+    @property
+    def scope(self) -> str:
+        """Whom something a caller holds belongs to (their cursors, their idempotency keys):
+        the practitioner, the agency's system, or the client."""
+        if self.kind is ViewerKind.PRACTITIONER:
+            return f"practitioner:{self.practitioner_id}"
+        if self.kind is ViewerKind.AGENCY_SYSTEM:
+            return f"agency:{self.agency_id}"
+        return f"client:{self.client_id}"
+
 
 JSON_VALUE_TYPES: tuple[type[Any], ...] = (
     Demographics,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from carerecord.audit.cli import audit_app
+from carerecord.audit.cli import audit_app, time_option
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
@@ -45,17 +45,7 @@ LimitOption = Annotated[int, typer.Option(help="At most this many accesses.", mi
 
 def parse_time(value: str | None, *, option: str) -> datetime | None:
     """A date (midnight UTC) or an ISO 8601 time with a timezone."""
-    if value is None:
-        return None
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{option}: give a date or an ISO 8601 time") from None
-    if at.tzinfo is None:
-        raise typer.BadParameter(f"{option}: the time needs a timezone, e.g. +00:00")
-    return at
+    return None if value is None else time_option(value, option=option, dates=True)
 
 
 def _emit_json(data: Any) -> None:

@@ -100,6 +100,19 @@ def rebuild_audit(
 # --- checkpoints on a timer ---------------------------------------------------------------------
 
 
+def check_signing_keys(settings: Settings, governance: GovernanceSettings) -> None:
+    """At start-up, when the checkpoint timer is on: a signing key is configured in production,
+    and the configured key files (``CARERECORD_CHECKPOINT_KEY`` and the trusted public keys)
+    can be read and are Ed25519 keys. ``CheckpointKeyMissing`` (with its ``reason``) if not."""
+    if governance.checkpoint_every is None:
+        return
+    if not (governance.generate_signing_key or governance.signing_key_configured):
+        raise CheckpointKeyMissing(reason="not_configured")  # production: configure one
+    if governance.signing_key_configured:
+        load_signer(settings, create=False)
+    trusted_keys(settings)
+
+
 class CheckpointTimer:
     """Signs checkpoints of both logs when due (``checkpoint_if_due``), off the request path.
 
@@ -119,8 +132,7 @@ class CheckpointTimer:
         if every is None:
             raise ValueError("the checkpoint timer is off (CARERECORD_CHECKPOINT_EVERY_SECONDS=0)")
         self.generate_key = governance.generate_signing_key
-        if not (self.generate_key or governance.signing_key_configured):
-            raise CheckpointKeyMissing(reason="not_configured")  # production: configure one
+        check_signing_keys(settings, governance)
         self.settings = settings
         self.databases = databases
         self.every = every

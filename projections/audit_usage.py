@@ -39,7 +39,8 @@ TRAINED_WINDOW = timedelta(days=90)
 
 
 def month_of(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m")
+    utc = at.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"  # strftime's %Y does not pad years before 1000
 
 
 def _add(tx: Tx, table: str, keys: Sequence[str], counts: Sequence[str], rows: Any) -> None:

@@ -11,7 +11,9 @@ from api.graphql.common import (
     CommandOutcome,
     Refused,
     consistency_token,
+    execute_command,
     mutation,
+    refused,
     run_command,
 )
 from api.graphql.context import Ctx
@@ -50,13 +52,14 @@ class CareMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.start_care_relationship(
+            lambda app, caller, key: app.start_care_relationship(
                 caller,
                 client_id,
                 reason=reason,
                 practitioner_id=practitioner_id,
                 team_id=team_id,
                 at=at,
+                idempotency_key=key,
             ),
         )
 
@@ -71,8 +74,8 @@ class CareMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.end_care_relationship(
-                caller, client_id, relationship_id, reason=reason, at=at
+            lambda app, caller, key: app.end_care_relationship(
+                caller, client_id, relationship_id, reason=reason, at=at, idempotency_key=key
             ),
         )
 
@@ -90,15 +93,21 @@ class CareMutations:
         purpose: vocab.Purpose = vocab.Purpose.EMERGENCY,
     ) -> BreakGlassResult:
         context = info.context
-        app = context.services.care_record
         try:
-            result = app.break_glass(
-                context.viewer, client_id, reason=reason, minutes=minutes, purpose=purpose
+            result = execute_command(
+                info,
+                lambda app, caller, key: app.break_glass(
+                    caller,
+                    client_id,
+                    reason=reason,
+                    minutes=minutes,
+                    purpose=purpose,
+                    idempotency_key=key,
+                ),
             )
-            grant = app.load_client(client_id).grants[str(result.id)]
+            grant = context.services.care_record.load_client(client_id).grants[str(result.id)]
         except CareRecordError as exc:
-            context.services.metrics.graphql_errors.labels(exc.code).inc()
-            return Refused.of(exc)
+            return refused(context, exc)
         return BreakGlassGranted(
             grant_id=strawberry.ID(grant.grant_id),
             purpose=grant.purpose,
@@ -117,7 +126,7 @@ class CareMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.review_break_glass(
-                caller, client_id, grant_id, outcome=outcome, note=note
+            lambda app, caller, key: app.review_break_glass(
+                caller, client_id, grant_id, outcome=outcome, note=note, idempotency_key=key
             ),
         )

@@ -112,7 +112,7 @@ class ClientMutations:
         person = input.demographics
         return run_command(
             info,
-            lambda app, caller: app.register_client(
+            lambda app, caller, key: app.register_client(
                 caller,
                 nhs_number=input.nhs_number,
                 local_ids={i.authority: i.local_id for i in input.local_ids},
@@ -124,6 +124,7 @@ class ClientMutations:
                 preferred_language=person.preferred_language,
                 phone=person.phone,
                 relationship_reason=input.relationship_reason,
+                idempotency_key=key,
             ),
         )
 
@@ -138,7 +139,7 @@ class ClientMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.correct_demographics(
+            lambda app, caller, key: app.correct_demographics(
                 caller,
                 client_id,
                 reason=reason,
@@ -150,6 +151,7 @@ class ClientMutations:
                 preferred_language=demographics.preferred_language,
                 phone=demographics.phone,
                 at=at,
+                idempotency_key=key,
             ),
         )
 
@@ -163,11 +165,12 @@ class ClientMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.record_local_identifier(
+            lambda app, caller, key: app.record_local_identifier(
                 caller,
                 client_id,
                 authority=identifier.authority,
                 local_id=identifier.local_id,
                 at=at,
+                idempotency_key=key,
             ),
         )

@@ -9,9 +9,8 @@ import strawberry
 
 from api.graphql.context import ApiContext, Ctx
 from carerecord.application import CareRecord, CommandResult
-from carerecord.errors import CareRecordError
+from carerecord.errors import CareRecordError, IdempotencyKeyReused
 from carerecord.values import Viewer
-from carerecord.vocab import ViewerKind
 
 CONSISTENCY = "consistency"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,27 +69,39 @@ CommandOutcome = Annotated[Accepted | Refused, strawberry.union("CommandOutcome"
 
 def viewer_scope(viewer: Viewer) -> str:
     """Whom a cursor or token belongs to (it is refused for anyone else)."""
-    if viewer.kind is ViewerKind.PRACTITIONER:
-        return f"practitioner:{viewer.practitioner_id}"
-    if viewer.kind is ViewerKind.AGENCY_SYSTEM:
-        return f"agency:{viewer.agency_id}"
-    return f"client:{viewer.client_id}"
+    return viewer.scope
 
 
 def consistency_token(context: ApiContext, position: int) -> str:
     return context.services.cursors.seal(CONSISTENCY, viewer_scope(context.viewer), position)
 
 
-def run_command(
-    info: Ctx, action: Callable[[CareRecord, Viewer], CommandResult]
-) -> Accepted | Refused:
+Command = Callable[[CareRecord, Viewer, str | None], CommandResult]
+"""``(app, caller, idempotency_key)``: one command of the application service."""
+
+
+def execute_command(info: Ctx, action: Command) -> CommandResult:
+    """Run one command as the caller, under the request's ``Idempotency-Key`` if it sent one
+    (a retry then gets the first outcome back; see ``api.graphql.idempotency``)."""
+    context = info.context
+    return action(context.services.care_record, context.viewer, context.idempotency_key)
+
+
+def refused(context: ApiContext, exc: CareRecordError) -> Refused:
+    """A command's refusal as the caller sees it (counted; a reused key sets the status)."""
+    context.services.metrics.graphql_errors.labels(exc.code).inc()
+    if isinstance(exc, IdempotencyKeyReused):
+        context.key_refusal = exc
+    return Refused.of(exc)
+
+
+def run_command(info: Ctx, action: Command) -> Accepted | Refused:
     """Run one command of the application service as the caller; refusals become ``Refused``."""
     context = info.context
     try:
-        result = action(context.services.care_record, context.viewer)
+        result = execute_command(info, action)
     except CareRecordError as exc:
-        context.services.metrics.graphql_errors.labels(exc.code).inc()
-        return Refused.of(exc)
+        return refused(context, exc)
     return Accepted(
         id=None if result.id is None else strawberry.ID(result.id),
         consistency_token=consistency_token(context, result.position),

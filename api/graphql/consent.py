@@ -45,7 +45,7 @@ class ConsentMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.record_consent(
+            lambda app, caller, key: app.record_consent(
                 caller,
                 client_id,
                 decision=input.decision,
@@ -59,6 +59,7 @@ class ConsentMutations:
                 purposes=input.purposes,
                 decided_at=input.decided_at,
                 expires_at=input.expires_at,
+                idempotency_key=key,
             ),
         )
 
@@ -75,8 +76,8 @@ class ConsentMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.withdraw_consent(
-                caller, client_id, consent_id, reason=reason, at=at
+            lambda app, caller, key: app.withdraw_consent(
+                caller, client_id, consent_id, reason=reason, at=at, idempotency_key=key
             ),
         )
 
@@ -86,7 +87,7 @@ class ConsentMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.place_restriction(
+            lambda app, caller, key: app.place_restriction(
                 caller,
                 client_id,
                 requested_by=input.requested_by,
@@ -98,6 +99,7 @@ class ConsentMutations:
                 professions=input.hidden_from.professions,
                 everyone=input.hidden_from.everyone,
                 at=input.at,
+                idempotency_key=key,
             ),
         )
 
@@ -112,7 +114,7 @@ class ConsentMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.lift_restriction(
-                caller, client_id, restriction_id, reason=reason, at=at
+            lambda app, caller, key: app.lift_restriction(
+                caller, client_id, restriction_id, reason=reason, at=at, idempotency_key=key
             ),
         )

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from api.audit import AuditTrail
 from api.auth import Caller, unauthenticated
 from api.graphql.hardening import HTTP
+from carerecord.errors import CareRecordError
 from carerecord.values import Viewer
 
 if TYPE_CHECKING:
@@ -27,12 +28,17 @@ class ApiContext(BaseContext):
         transport: str = HTTP,
         request_id: str,
         caller: Caller | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         super().__init__()
         self.services = services
         self.transport = transport
         self.request_id = request_id
         self.caller = caller
+        self.idempotency_key = idempotency_key
+        """The request's ``Idempotency-Key`` (checked), for its one mutation."""
+        self.key_refusal: CareRecordError | None = None
+        """The refusal of the request's key, if any: it sets the response's status."""
         self.trail = AuditTrail(services.access_writer)
 
     @property

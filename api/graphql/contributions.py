@@ -44,7 +44,7 @@ class ContributionMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.record_contribution(
+            lambda app, caller, key: app.record_contribution(
                 caller,
                 client_id,
                 heading=input.heading,
@@ -54,6 +54,7 @@ class ContributionMutations:
                 sensitivity=input.sensitivity,
                 lawful_basis=input.lawful_basis,
                 subject_access_exemption=input.subject_access_exemption,
+                idempotency_key=key,
             ),
         )
 
@@ -71,8 +72,8 @@ class ContributionMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.amend_contribution(
-                caller, client_id, entry_id, text=text, reason=reason, at=at
+            lambda app, caller, key: app.amend_contribution(
+                caller, client_id, entry_id, text=text, reason=reason, at=at, idempotency_key=key
             ),
         )
 
@@ -87,8 +88,8 @@ class ContributionMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.enter_contribution_in_error(
-                caller, client_id, entry_id, reason=reason, at=at
+            lambda app, caller, key: app.enter_contribution_in_error(
+                caller, client_id, entry_id, reason=reason, at=at, idempotency_key=key
             ),
         )
 
@@ -96,7 +97,7 @@ class ContributionMutations:
     def raise_alert(self, info: Ctx, client_id: strawberry.ID, input: AlertInput) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.raise_alert(
+            lambda app, caller, key: app.raise_alert(
                 caller,
                 client_id,
                 kind=input.kind,
@@ -105,6 +106,7 @@ class ContributionMutations:
                 occurred_at=input.occurred_at,
                 sensitivity=input.sensitivity,
                 lawful_basis=input.lawful_basis,
+                idempotency_key=key,
             ),
         )
 
@@ -119,7 +121,7 @@ class ContributionMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.resolve_alert(
-                caller, client_id, alert_id, reason=reason, at=at
+            lambda app, caller, key: app.resolve_alert(
+                caller, client_id, alert_id, reason=reason, at=at, idempotency_key=key
             ),
         )

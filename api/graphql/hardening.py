@@ -9,22 +9,17 @@ and validation run once per distinct query text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
-    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     ValidationContext,
     ValidationRule,
     parse,
@@ -36,79 +31,53 @@ from strawberry.schema.schema import validate_document
 
 from api.errors import (
     INTROSPECTION_DISABLED,
+    OPERATION_NAME_REQUIRED,
     OPERATION_NOT_ALLOWED,
     QUERY_TOO_DEEP,
     TOO_MANY_ALIASES,
     coded_graphql_error,
 )
+from api.graphql.shape import measure
 from api.settings import Limits
 
+INTROSPECTION_MAX_DEPTH = 16
+"""Nesting allowed inside ``__schema`` / ``__type`` (where introspection is on), instead of
+the query depth limit: schema tools' standard introspection query nests 14 deep (``ofType``
+9 levels). graphql-core's ``MaxIntrospectionDepthRule`` also bounds how often the list
+fields (``fields``, ``interfaces``...) nest, which is what makes introspection expensive."""
 
-def depth_rule(max_depth: int) -> type[ASTValidationRule]:
-    """Refuse operations whose selections nest deeper than ``max_depth`` (fragments followed)."""
 
-    class MaxDepth(ValidationRule):
+def shape_rule(max_depth: int, max_aliases: int) -> type[ASTValidationRule]:
+    """Refuse operations nested deeper than ``max_depth`` or with more than ``max_aliases``
+    aliases (fragments followed; measured in linear time, see ``api.graphql.shape``)."""
+
+    class ShapeLimits(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            fragments = _fragments(context)
-            for definition in context.document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    depth = _depth(definition.selection_set, fragments, 0, max_depth, frozenset())
-                    if depth > max_depth:
-                        context.report_error(
-                            GraphQLError(
-                                f"The query is nested more than {max_depth} levels deep.",
-                                definition,
-                                extensions={"code": QUERY_TOO_DEEP, "limit": max_depth},
-                            )
+            document = context.document
+            shape = measure(document, alias_cap=max_aliases + 1)
+            aliases = 0
+            for index, operation in shape.operations.items():
+                node = document.definitions[index]
+                if operation.depth > max_depth:
+                    context.report_error(
+                        GraphQLError(
+                            f"The query is nested more than {max_depth} levels deep.",
+                            node,
+                            extensions={"code": QUERY_TOO_DEEP, "limit": max_depth},
                         )
-
-    return MaxDepth
-
-
-def _depth(
-    selections: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    depth: int,
-    limit: int,
-    seen: frozenset[str],
-) -> int:
-    if selections is None or depth > limit:
-        return depth
-    deepest = depth
-    for node in selections.selections:
-        if isinstance(node, FieldNode):
-            if node.selection_set is not None:
-                deepest = max(
-                    deepest, _depth(node.selection_set, fragments, depth + 1, limit, seen)
-                )
-        elif isinstance(node, InlineFragmentNode):
-            deepest = max(deepest, _depth(node.selection_set, fragments, depth, limit, seen))
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                deepest = max(
-                    deepest, _depth(fragment.selection_set, fragments, depth, limit, seen | {name})
-                )
-        if deepest > limit:
-            break
-    return deepest
-
-
-def alias_rule(max_aliases: int) -> type[ASTValidationRule]:
-    """Refuse documents with more than ``max_aliases`` aliased fields (fragments followed)."""
-
-    class MaxAliases(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            fragments = _fragments(context)
-            total = sum(
-                _aliases(d.selection_set, fragments, frozenset())
-                for d in context.document.definitions
-                if isinstance(d, OperationDefinitionNode)
-            )
-            if total > max_aliases:
+                    )
+                if operation.introspection_depth > INTROSPECTION_MAX_DEPTH:
+                    context.report_error(
+                        GraphQLError(
+                            "The introspection query is nested more than "
+                            f"{INTROSPECTION_MAX_DEPTH} levels deep.",
+                            node,
+                            extensions={"code": QUERY_TOO_DEEP, "limit": INTROSPECTION_MAX_DEPTH},
+                        )
+                    )
+                aliases = min(max_aliases + 1, aliases + operation.aliases)
+            if aliases > max_aliases:
                 context.report_error(
                     GraphQLError(
                         f"The query uses more than {max_aliases} aliases.",
@@ -116,37 +85,7 @@ def alias_rule(max_aliases: int) -> type[ASTValidationRule]:
                     )
                 )
 
-    return MaxAliases
-
-
-def _aliases(
-    selections: SelectionSetNode | None,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    seen: frozenset[str],
-) -> int:
-    if selections is None:
-        return 0
-    count = 0
-    for node in selections.selections:
-        if isinstance(node, FieldNode):
-            count += 1 if node.alias is not None else 0
-            count += _aliases(node.selection_set, fragments, seen)
-        elif isinstance(node, InlineFragmentNode):
-            count += _aliases(node.selection_set, fragments, seen)
-        elif isinstance(node, FragmentSpreadNode):
-            name = node.name.value
-            fragment = fragments.get(name)
-            if fragment is not None and name not in seen:
-                count += _aliases(fragment.selection_set, fragments, seen | {name})
-    return count
-
-
-def _fragments(context: ValidationContext) -> dict[str, FragmentDefinitionNode]:
-    return {
-        d.name.value: d
-        for d in context.document.definitions
-        if isinstance(d, FragmentDefinitionNode)
-    }
+    return ShapeLimits
 
 
 class _NoIntrospection(NoSchemaIntrospectionCustomRule):
@@ -184,6 +123,18 @@ HTTP = "http"
 WEBSOCKET = "websocket"
 
 
+def _requested_operation(context: Any) -> str | None:
+    """The ``operationName`` the caller sent.
+
+    strawberry's ``operation_name`` falls back to the first operation's name, which would
+    run the first of several operations when none is named (the spec requires an error);
+    the name as given is kept in ``_provided_operation_name`` (tests/api/test_limits.py
+    fails if that ever changes).
+    """
+    name = getattr(context, "_provided_operation_name", context.operation_name)
+    return name if isinstance(name, str) else None
+
+
 def hardening_extension(
     limits: Limits,
     *,
@@ -200,8 +151,7 @@ def hardening_extension(
     tree on every lookup).
     """
     common: tuple[type[ASTValidationRule], ...] = (
-        depth_rule(limits.max_depth),
-        alias_rule(limits.max_aliases),
+        shape_rule(limits.max_depth, limits.max_aliases),
     )
     if not introspection:
         common += (_NoIntrospection,)
@@ -232,6 +182,12 @@ def hardening_extension(
         assert document is not None
         return tuple(validate_document(schema, document, rules[transport]))
 
+    @lru_cache(maxsize=cache_size)
+    def operations(query: str) -> int:
+        document = parsed(query)
+        assert document is not None
+        return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
     class Hardening(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
             context = self.execution_context
@@ -255,7 +211,16 @@ def hardening_extension(
             if query is not None and context.graphql_document is not None:
                 transport = transport_of(context.context)
                 schema = context.schema._schema
-                context.pre_execution_errors = list(validated(query, transport, schema))
+                errors = list(validated(query, transport, schema))
+                if _requested_operation(context) is None and operations(query) > 1:
+                    errors.append(
+                        GraphQLError(
+                            "The document has several operations: name the one to run "
+                            "in `operationName`.",
+                            extensions={"code": OPERATION_NAME_REQUIRED},
+                        )
+                    )
+                context.pre_execution_errors = errors
             yield
 
         def on_stream_result(self, result: Any) -> Iterator[None]:

@@ -1,6 +1,7 @@
 """GraphQL over HTTP: POST only, one operation per request, audited before the response leaves.
 
-The handler checks the request's shape (JSON object, no batch arrays), then does all
+The handler checks the request's shape (JSON object, no batch arrays) and its
+``Idempotency-Key`` header (see ``api.graphql.idempotency``), then does all
 blocking work in one worker thread: authenticate the bearer token against the
 directory, execute (parse and validation are cached; limits apply before any
 resolver runs), and write the request's access records. If they cannot be written
@@ -14,15 +15,24 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from api import errors as api_errors
-from api.errors import ApiError, body_for, graphql_code, headers_for, refusal_of, status_for
+from api.errors import (
+    ApiError,
+    body_for,
+    graphql_code,
+    graphql_status,
+    headers_for,
+    refusal_of,
+    status_for,
+)
 from api.graphql.context import ApiContext
 from api.graphql.hardening import HTTP
+from api.graphql.ide import page_response
+from api.graphql.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.graphql.idempotency import key_from_headers
 from api.graphql.schema import CareRecordSchema
 from api.services import Services
 from carerecord.errors import AuditUnavailable, CareRecordError, StoreUnavailable
@@ -63,7 +73,8 @@ async def graphql_post(request: Request) -> Response:
         )
     try:
         query, variables, operation_name = _operation(data)
-    except ApiError as exc:
+        key = key_from_headers(request.headers.getlist(IDEMPOTENCY_HEADER))
+    except (ApiError, CareRecordError) as exc:
         return error_response(exc)
     services: Services = request.app.state.services
     schema: CareRecordSchema = request.app.state.schema
@@ -76,6 +87,7 @@ async def graphql_post(request: Request) -> Response:
         query=query,
         variables=variables,
         operation_name=operation_name,
+        idempotency_key=key,
     )
 
 
@@ -101,6 +113,7 @@ def execute(
     query: str,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    idempotency_key: str | None = None,
 ) -> Response:
     """Authenticate, execute and audit one operation (blocking: runs in a worker thread)."""
     metrics = services.metrics
@@ -116,7 +129,13 @@ def execute(
         if refusal_of(exc) is None:
             raise
         return error_response(exc)
-    context = ApiContext(services, transport=HTTP, request_id=request_id, caller=caller)
+    context = ApiContext(
+        services,
+        transport=HTTP,
+        request_id=request_id,
+        caller=caller,
+        idempotency_key=idempotency_key,
+    )
     try:
         result = schema.execute_sync(
             query,
@@ -154,20 +173,21 @@ def execute(
         return error_response(exc)
     for record in records:
         metrics.access_records.labels(record.action).inc()
-    status = 200
-    if errors and result.data is None and all(c in api_errors.PRE_EXECUTION_CODES for c in codes):
-        status = 400
-    payload: dict[str, Any] = {"data": result.data}
+    status = graphql_status(result.data, errors)
+    # A request refused before execution has no `data` entry (GraphQL spec, 7.1.2).
+    payload: dict[str, Any] = {} if status >= 400 else {"data": result.data}
+    if context.key_refusal is not None:
+        status = status_for(context.key_refusal)  # the key is the request's: 422 if reused
     if errors:
         payload["errors"] = [e.formatted for e in errors]
     return Response(orjson.dumps(payload), status, media_type=JSON)
 
 
 def graphql_get(request: Request) -> Response:
-    """GraphiQL in dev mode; queries are never accepted via GET."""
+    """GraphiQL in dev mode (served offline, see ``api.graphql.ide``); never queries via GET."""
     settings = request.app.state.api_settings
     if settings.graphiql and "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(get_graphql_ide_html("graphiql"))
+        return page_response()
     return error_response(
         ApiError(
             api_errors.METHOD_NOT_ALLOWED,

@@ -29,7 +29,7 @@ class ReferralMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.send_referral(
+            lambda app, caller, key: app.send_referral(
                 caller,
                 client_id,
                 to_agency=input.to_agency,
@@ -38,6 +38,7 @@ class ReferralMutations:
                 due_by=input.due_by,
                 urgency=input.urgency,
                 at=input.at,
+                idempotency_key=key,
             ),
         )
 
@@ -51,7 +52,9 @@ class ReferralMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.acknowledge_referral(caller, client_id, referral_id, at=at),
+            lambda app, caller, key: app.acknowledge_referral(
+                caller, client_id, referral_id, at=at, idempotency_key=key
+            ),
         )
 
     @mutation(
@@ -69,13 +72,14 @@ class ReferralMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.accept_referral(
+            lambda app, caller, key: app.accept_referral(
                 caller,
                 client_id,
                 referral_id,
                 note=note,
                 start_relationship=start_relationship,
                 at=at,
+                idempotency_key=key,
             ),
         )
 
@@ -90,8 +94,8 @@ class ReferralMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.decline_referral(
-                caller, client_id, referral_id, reason=reason, at=at
+            lambda app, caller, key: app.decline_referral(
+                caller, client_id, referral_id, reason=reason, at=at, idempotency_key=key
             ),
         )
 
@@ -106,7 +110,7 @@ class ReferralMutations:
     ) -> CommandOutcome:
         return run_command(
             info,
-            lambda app, caller: app.close_referral(
-                caller, client_id, referral_id, outcome=outcome, at=at
+            lambda app, caller, key: app.close_referral(
+                caller, client_id, referral_id, outcome=outcome, at=at, idempotency_key=key
             ),
         )

@@ -8,7 +8,6 @@ an area, add its classes to the tuples below (one line each).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import strawberry
@@ -24,15 +23,15 @@ from api.graphql.context import transport_of
 from api.graphql.contributions import ContributionMutations
 from api.graphql.governance import GovernanceQueries
 from api.graphql.hardening import hardening_extension
+from api.graphql.idempotency import OneMutationPerKey
 from api.graphql.lists import ListQueries
 from api.graphql.me import MeQueries
 from api.graphql.own_record import OwnRecordQueries
 from api.graphql.record import RecordQueries
 from api.graphql.referral_mutations import ReferralMutations
+from api.graphql.scalars import SCALAR_OVERRIDES
 from api.graphql.subscriptions import RecordSubscriptions
 from api.settings import ApiSettings
-
-log = logging.getLogger("carerecord.api")
 
 QUERY_AREAS: tuple[type, ...] = (
     MeQueries,
@@ -56,17 +55,10 @@ class CareRecordSchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Log by type and code only: messages and tracebacks may carry input values.
-        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
-        for error in errors:
-            original = error.original_error
-            if original is not None and not hasattr(original, "code"):
-                log.error(
-                    "GraphQL resolver failed: %s at %s (request %s)",
-                    type(original).__name__,
-                    ".".join(str(p) for p in error.path or ()),
-                    request_id,
-                )
+        """Log nothing here: strawberry's default logs messages and tracebacks, which may
+        carry input values. ``api.errors.coded_graphql_error`` logs unexpected errors by
+        type, path and request id only (the hardening extension applies it to every result).
+        """
 
 
 def build_schema(settings: ApiSettings) -> CareRecordSchema:
@@ -82,7 +74,9 @@ def build_schema(settings: ApiSettings) -> CareRecordSchema:
         extensions=[
             hardening_extension(
                 settings.limits, introspection=settings.graphiql, transport_of=transport_of
-            )
+            ),
+            OneMutationPerKey,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),
+        scalar_overrides=SCALAR_OVERRIDES,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from carerecord import errors, validation
 from carerecord.application import CareRecord
 from carerecord.audit.access_chain import find_access
 from carerecord.audit.chains import ACCESS, EVENTS, LOGS
@@ -286,14 +287,22 @@ def _print_reconstruction(
 # --- as of ----------------------------------------------------------------------------------
 
 
-def _when(value: str) -> datetime:
+def time_option(value: str, *, option: str, dates: bool = False) -> datetime:
+    """An ISO 8601 time with a timezone given on the command line (``dates``: or a date, as
+    midnight UTC); refused as ``validation`` refuses any time, with a usage error."""
     try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("give an ISO 8601 time, e.g. 2026-03-02T09:30:00+00:00") from None
-    if at.tzinfo is None:
-        raise typer.BadParameter("the time needs a timezone, e.g. +00:00")
-    return at
+        if dates and len(value) == 10:
+            day = validation.parse_date(value, field=option)
+            return validation.aware(datetime.combine(day, time(), tzinfo=UTC), field=option)
+        return validation.parse_time(value, field=option)
+    except errors.InvalidDate as exc:
+        reason = exc.fields.get("reason")
+    if reason == "no_timezone":
+        raise typer.BadParameter(f"{option}: the time needs a timezone, e.g. +00:00")
+    if reason == "out_of_range":
+        raise typer.BadParameter(f"{option}: the time is outside the range accepted")
+    example = "a date or " if dates else ""
+    raise typer.BadParameter(f"{option}: give {example}an ISO 8601 time, e.g. 2026-03-02T09:30:00Z")
 
 
 @audit_app.command("as-of")
@@ -304,7 +313,7 @@ def as_of_command(
     as_json: JsonOption = False,
 ) -> None:
     """A client's whole record as it stood at a past time (for auditors)."""
-    when = _when(at)
+    when = time_option(at, option="--at")
     settings = Settings.from_env()
     with _application(settings) as app:
         try:

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from carerecord.errors import CareRecordError
 from carerecord.migrate import migrate
-from carerecord.protocol import bundled_document, load_document, parse_protocol
+from carerecord.protocol import bundled_document, load_document
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from carerecord.sharing_protocol import check_document
 
 console = Console()
 protocol_app = typer.Typer(help="The information sharing protocol.", no_args_is_help=True)
@@ -79,7 +80,7 @@ def show() -> None:
 def check(file: Annotated[Path, typer.Argument(help="A protocol document to validate.")]) -> None:
     """Validate a protocol document without adopting it."""
     try:
-        protocol = parse_protocol(load_document(file))
+        protocol = check_document(load_document(file))
     except CareRecordError as exc:
         raise fail(exc) from None
     console.print(

@@ -1,7 +1,9 @@
 """The care record's commands, one module per area; ``carerecord.application`` joins them.
 
-- ``base``: the application's wiring (configuration, transcoder) and the load -> decide ->
-  save loop every client command goes through (``_change``), with ``CommandResult``;
+- ``base``: the application's wiring (configuration, transcoder), the load -> decide ->
+  save loop every client command goes through (``_change``), the one save every command
+  makes (``_commit``), ``CommandResult``, and ``command``, the wrapper every public
+  command carries (idempotency keys, see ``carerecord.idempotency``);
 - ``directory``: agencies, practitioners and the sharing protocol, and resolving a caller
   against the directory (every other area builds on it);
 - ``clients``: registering clients, identifiers and exact lookup, demographics;

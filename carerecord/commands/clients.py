@@ -13,7 +13,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from carerecord import errors, inputs
 from carerecord.client_record import ClientRecord
-from carerecord.commands.base import ClientIdentity, CommandResult, _position, _required
+from carerecord.commands.base import ClientIdentity, CommandResult, _required, command
 from carerecord.commands.directory import DirectoryCommands
 from carerecord.identifier_claim import IdentifierClaim, claim_id
 from carerecord.ids import ClientId, parse_client_id, parse_local_id
@@ -26,6 +26,7 @@ class ClientCommands(DirectoryCommands):
 
     # --- clients: identity -------------------------------------------------------------
 
+    @command
     def register_client(
         self,
         caller: Viewer,
@@ -40,6 +41,7 @@ class ClientCommands(DirectoryCommands):
         preferred_language: str | None = None,
         phone: str | None = None,
         relationship_reason: str = "Registered the client",
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Register a client; the registering practitioner gets a care relationship.
 
@@ -89,10 +91,9 @@ class ClientCommands(DirectoryCommands):
             for cid in self._claim_ids(nhs, locals_)
         ]
         try:
-            recordings = self.save(record, *claims)
+            return self._commit(record, *claims, created=str(client_id))
         except RecordConflictError:
             raise errors.DuplicateIdentifier() from None
-        return CommandResult(_position(recordings), str(client_id))
 
     def lookup_client(
         self,
@@ -130,6 +131,7 @@ class ClientCommands(DirectoryCommands):
             date_of_birth=record.demographics.date_of_birth.isoformat(),
         )
 
+    @command
     def correct_demographics(
         self,
         caller: Viewer,
@@ -144,6 +146,7 @@ class ClientCommands(DirectoryCommands):
         preferred_language: str | None = None,
         phone: str | None = None,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Correct the client's demographics (the old values stay in the log)."""
         actor = self._practitioner_actor(caller)
@@ -165,6 +168,7 @@ class ClientCommands(DirectoryCommands):
             lambda r: r.correct_demographics(person, reason=why, actor=actor, now=now, at=when),
         )
 
+    @command
     def record_local_identifier(
         self,
         caller: Viewer,
@@ -173,6 +177,7 @@ class ClientCommands(DirectoryCommands):
         authority: str,
         local_id: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Record a local authority's id for the client ("tell us once")."""
         actor = self._practitioner_actor(caller)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from carerecord import errors, inputs
-from carerecord.commands.base import CommandResult, _required
+from carerecord.commands.base import CommandResult, _required, command
 from carerecord.commands.directory import DirectoryCommands
 from carerecord.ids import parse_entity_id
 from carerecord.validation import choice, future_time, optional_line
@@ -30,6 +30,7 @@ class ConsentCommands(DirectoryCommands):
 
     # --- consent -----------------------------------------------------------------------
 
+    @command
     def record_consent(
         self,
         caller: Viewer,
@@ -46,6 +47,7 @@ class ConsentCommands(DirectoryCommands):
         purposes: Iterable[Purpose | str] | None = None,
         decided_at: datetime | None = None,
         expires_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Record a consent decision (granted or refused) by the client or a representative."""
         actor = self._practitioner_actor(caller)
@@ -93,6 +95,7 @@ class ConsentCommands(DirectoryCommands):
             created=consent.consent_id,
         )
 
+    @command
     def withdraw_consent(
         self,
         caller: Viewer,
@@ -101,6 +104,7 @@ class ConsentCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Withdraw a consent decision; what it allowed leaves the views from then on."""
         actor = self._practitioner_actor(caller)
@@ -115,6 +119,7 @@ class ConsentCommands(DirectoryCommands):
 
     # --- restrictions ------------------------------------------------------------------
 
+    @command
     def place_restriction(
         self,
         caller: Viewer,
@@ -129,6 +134,7 @@ class ConsentCommands(DirectoryCommands):
         professions: Iterable[str] = (),
         everyone: bool = False,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Seal an entry or a category from named audiences (or from everyone else)."""
         actor = self._practitioner_actor(caller)
@@ -161,6 +167,7 @@ class ConsentCommands(DirectoryCommands):
             created=restriction.restriction_id,
         )
 
+    @command
     def lift_restriction(
         self,
         caller: Viewer,
@@ -169,6 +176,7 @@ class ConsentCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Lift a restriction (the placing agency: a practitioner of it with a care
         relationship, or its information-governance officer);

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from carerecord import errors, inputs
-from carerecord.commands.base import CommandResult, _required
+from carerecord.commands.base import CommandResult, _required, command
 from carerecord.commands.directory import DirectoryCommands
 from carerecord.ids import parse_entity_id
 from carerecord.protocol import Protocol
@@ -23,6 +23,7 @@ class ContributionCommands(DirectoryCommands):
 
     # --- contributions -----------------------------------------------------------------
 
+    @command
     def record_contribution(
         self,
         caller: Viewer,
@@ -35,6 +36,7 @@ class ContributionCommands(DirectoryCommands):
         sensitivity: Sensitivity | str | None = None,
         lawful_basis: LawfulBasis | str = LawfulBasis.CONSENT,
         subject_access_exemption: str | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Record an entry under the author's own heading; the protocol maps it to a category."""
         actor = self._practitioner_actor(caller)
@@ -59,6 +61,7 @@ class ContributionCommands(DirectoryCommands):
             created=labels.entry_id,
         )
 
+    @command
     def amend_contribution(
         self,
         caller: Viewer,
@@ -68,6 +71,7 @@ class ContributionCommands(DirectoryCommands):
         text: str,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Amend one's own entry: the new text shows, marked amended; the old stays in the log."""
         actor = self._practitioner_actor(caller)
@@ -81,6 +85,7 @@ class ContributionCommands(DirectoryCommands):
             lambda r: r.amend_contribution(entry, body, reason=why, actor=actor, at=when),
         )
 
+    @command
     def enter_contribution_in_error(
         self,
         caller: Viewer,
@@ -89,6 +94,7 @@ class ContributionCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Mark one's own entry as entered in error (it leaves the views, stays in the log)."""
         actor = self._practitioner_actor(caller)
@@ -102,6 +108,7 @@ class ContributionCommands(DirectoryCommands):
 
     # --- alerts ------------------------------------------------------------------------
 
+    @command
     def raise_alert(
         self,
         caller: Viewer,
@@ -113,6 +120,7 @@ class ContributionCommands(DirectoryCommands):
         occurred_at: datetime | None = None,
         sensitivity: Sensitivity | str | None = None,
         lawful_basis: LawfulBasis | str = LawfulBasis.CONSENT,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Raise an alert; it is labelled and shared like an entry of its kind's category."""
         actor = self._practitioner_actor(caller)
@@ -141,6 +149,7 @@ class ContributionCommands(DirectoryCommands):
             created=labels.entry_id,
         )
 
+    @command
     def resolve_alert(
         self,
         caller: Viewer,
@@ -149,6 +158,7 @@ class ContributionCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Resolve an alert (the raising agency, or a safeguarding lead), with a reason."""
         actor = self._practitioner_actor(caller)

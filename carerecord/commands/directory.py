@@ -15,7 +15,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from carerecord import errors, inputs
 from carerecord.agency import Agency
-from carerecord.commands.base import SYSTEM, CareRecordBase, CommandResult, _position
+from carerecord.commands.base import SYSTEM, CareRecordBase, CommandResult, command
 from carerecord.ids import parse_team_id
 from carerecord.practitioner import Practitioner
 from carerecord.protocol import AGENCY_SYSTEM, Protocol
@@ -30,6 +30,7 @@ class DirectoryCommands(CareRecordBase):
 
     # --- directory ---------------------------------------------------------------------
 
+    @command
     def register_agency(
         self,
         *,
@@ -41,6 +42,7 @@ class DirectoryCommands(CareRecordBase):
         email: str,
         by: str = SYSTEM,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Register an agency in the partnership's directory."""
         now = self.clock()
@@ -54,8 +56,9 @@ class DirectoryCommands(CareRecordBase):
             by=by,
             at=now if at is None else event_time(at, field="at", now=now),
         )
-        return CommandResult(self._save_new(agency), code)
+        return self._save_new(agency, created=code)
 
+    @command
     def enrol_practitioner(
         self,
         *,
@@ -70,6 +73,7 @@ class DirectoryCommands(CareRecordBase):
         trained_on: Any = None,
         by: str = SYSTEM,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Enrol a (trained) practitioner of a registered agency."""
         now = self.clock()
@@ -90,10 +94,16 @@ class DirectoryCommands(CareRecordBase):
             by=by,
             at=now if at is None else event_time(at, field="at", now=now),
         )
-        return CommandResult(self._save_new(practitioner), practitioner_id)
+        return self._save_new(practitioner, created=practitioner_id)
 
+    @command
     def adopt_protocol(
-        self, document: dict[str, Any], *, by: str = SYSTEM, at: datetime | None = None
+        self,
+        document: dict[str, Any],
+        *,
+        by: str = SYSTEM,
+        at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Adopt a new version of the information sharing protocol (recorded as an event)."""
         now = self._when(at, self.clock())
@@ -103,7 +113,7 @@ class DirectoryCommands(CareRecordBase):
             record = SharingProtocol.establish(partnership=self.partnership, by=by, at=now)
         protocol = record.adopt(document, by=by, at=now)
         try:
-            return CommandResult(_position(self.save(record)), str(protocol.version))
+            return self._commit(record, created=str(protocol.version))
         except RecordConflictError:
             raise errors.ConcurrentUpdate(aggregate="protocol") from None
 

@@ -9,7 +9,7 @@ from eventsourcing.domain import Aggregate
 
 from carerecord import inputs
 from carerecord.client_record import ClientRecord
-from carerecord.commands.base import CommandResult, _required
+from carerecord.commands.base import CommandResult, _required, command
 from carerecord.commands.directory import DirectoryCommands
 from carerecord.ids import parse_entity_id
 from carerecord.validation import MAX_REASON_TEXT, choice, future_time
@@ -25,6 +25,7 @@ class ReferralCommands(DirectoryCommands):
 
     # --- referrals ---------------------------------------------------------------------
 
+    @command
     def send_referral(
         self,
         caller: Viewer,
@@ -36,6 +37,7 @@ class ReferralCommands(DirectoryCommands):
         due_by: datetime,
         urgency: Urgency | str = Urgency.ROUTINE,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Refer the client to another agency, due for a response by ``due_by``."""
         actor = self._practitioner_actor(caller)
@@ -64,8 +66,15 @@ class ReferralCommands(DirectoryCommands):
             created=referral_id,
         )
 
+    @command
     def acknowledge_referral(
-        self, caller: Viewer, client_id: object, referral_id: object, *, at: datetime | None = None
+        self,
+        caller: Viewer,
+        client_id: object,
+        referral_id: object,
+        *,
+        at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """The receiving agency confirms it has the referral (the first response time)."""
         actor = self._practitioner_actor(caller)
@@ -73,6 +82,7 @@ class ReferralCommands(DirectoryCommands):
         when = self._when(at, self.clock())
         return self._change(client_id, lambda r: r.acknowledge_referral(rid, actor=actor, at=when))
 
+    @command
     def accept_referral(
         self,
         caller: Viewer,
@@ -82,6 +92,7 @@ class ReferralCommands(DirectoryCommands):
         note: str = "Accepted",
         start_relationship: bool = True,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Accept a referral; by default the accepting practitioner starts a care relationship."""
         actor = self._practitioner_actor(caller)
@@ -111,6 +122,7 @@ class ReferralCommands(DirectoryCommands):
 
         return self._change(client_id, act)
 
+    @command
     def decline_referral(
         self,
         caller: Viewer,
@@ -119,6 +131,7 @@ class ReferralCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """The receiving agency declines the referral, with a reason."""
         actor = self._practitioner_actor(caller)
@@ -129,6 +142,7 @@ class ReferralCommands(DirectoryCommands):
             client_id, lambda r: r.decline_referral(rid, reason=why, actor=actor, at=when)
         )
 
+    @command
     def close_referral(
         self,
         caller: Viewer,
@@ -137,6 +151,7 @@ class ReferralCommands(DirectoryCommands):
         *,
         outcome: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Either party closes the referral with an outcome."""
         actor = self._practitioner_actor(caller)

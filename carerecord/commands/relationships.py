@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from carerecord import errors, inputs
-from carerecord.commands.base import CommandResult, _required
+from carerecord.commands.base import CommandResult, _required, command
 from carerecord.commands.directory import DirectoryCommands
 from carerecord.ids import parse_entity_id, parse_team_id
 from carerecord.protocol import any_matches
@@ -20,6 +20,7 @@ class CareRelationshipCommands(DirectoryCommands):
 
     # --- care relationships ------------------------------------------------------------
 
+    @command
     def start_care_relationship(
         self,
         caller: Viewer,
@@ -29,6 +30,7 @@ class CareRelationshipCommands(DirectoryCommands):
         practitioner_id: str | None = None,
         team_id: str | None = None,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Declare a legitimate care relationship (for oneself, a colleague, or a team)."""
         actor = self._practitioner_actor(caller)
@@ -66,6 +68,7 @@ class CareRelationshipCommands(DirectoryCommands):
             created=relationship.relationship_id,
         )
 
+    @command
     def end_care_relationship(
         self,
         caller: Viewer,
@@ -74,6 +77,7 @@ class CareRelationshipCommands(DirectoryCommands):
         *,
         reason: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """End a care relationship (the practitioner or a team member, or an allocating
         lead of the same agency); the caller's views lose the client when it is projected."""
@@ -88,6 +92,7 @@ class CareRelationshipCommands(DirectoryCommands):
 
     # --- break-glass ------------------------------------------------------------------
 
+    @command
     def break_glass(
         self,
         caller: Viewer,
@@ -96,6 +101,7 @@ class CareRelationshipCommands(DirectoryCommands):
         reason: str,
         minutes: int | None = None,
         purpose: Purpose | str = Purpose.EMERGENCY,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Grant oneself time-boxed emergency access; it is recorded and queued for review."""
         actor = self._practitioner_actor(caller)
@@ -133,6 +139,7 @@ class CareRelationshipCommands(DirectoryCommands):
             created=grant.grant_id,
         )
 
+    @command
     def review_break_glass(
         self,
         caller: Viewer,
@@ -142,6 +149,7 @@ class CareRelationshipCommands(DirectoryCommands):
         outcome: BreakGlassOutcome | str,
         note: str,
         at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult:
         """Record the information-governance officer's review of a break-glass grant."""
         actor = self._practitioner_actor(caller)

@@ -44,6 +44,7 @@ from carerecord.vocab import ViewerKind
 
 ISSUER = "https://idp.north-shire.test"
 AUDIENCE = "carerecord-api"
+IDENTIFIER_KEY = b"i" * 32
 
 
 @pytest.fixture(
@@ -54,16 +55,20 @@ def store(
 ) -> Iterator[Settings]:
     """A fresh, migrated store for one test module on one backend."""
     data_dir = tmp_path_factory.mktemp("api") / "data"
-    key = b"i" * 32
     if request.param == "sqlite":
-        settings = Settings(data_dir=data_dir, identifier_key=key)
-        _prepare(settings)
-        yield settings
+        yield sqlite_store(data_dir)
         return
     with fresh_schema("api") as params:
-        settings = Settings(data_dir=data_dir, postgres=params, identifier_key=key)
+        settings = Settings(data_dir=data_dir, postgres=params, identifier_key=IDENTIFIER_KEY)
         _prepare(settings)
         yield settings
+
+
+def sqlite_store(data_dir: Path) -> Settings:
+    """A fresh, migrated SQLite store holding the test partnership's directory."""
+    settings = Settings(data_dir=data_dir, identifier_key=IDENTIFIER_KEY)
+    _prepare(settings)
+    return settings
 
 
 def _prepare(settings: Settings) -> None:
@@ -185,12 +190,20 @@ class Stack:
     def agency_token(self, agency: str, *, ttl: timedelta = timedelta(minutes=30)) -> str:
         return self.issuer.issue(kind=ViewerKind.AGENCY_SYSTEM, subject=agency, ttl=ttl)
 
-    def post(self, query: str, token: str | None, **variables: Any) -> httpx.Response:
-        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    def post(
+        self,
+        query: str,
+        token: str | None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        **variables: Any,
+    ) -> httpx.Response:
+        """One operation over real HTTP (``headers``: more request headers, repeats allowed)."""
+        sent = [] if token is None else [("Authorization", f"Bearer {token}")]
         return httpx.post(
             f"{self.server.url}/graphql",
             json={"query": query, "variables": variables},
-            headers=headers,
+            headers=sent + (headers or []),
             timeout=30,
         )
 

@@ -145,3 +145,84 @@ def test_serve_in_production_refuses_to_start_without_a_checkpoint_key(tmp_path:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "CARERECORD_CHECKPOINT_KEY" in result.stdout + result.stderr
     assert not (tmp_path / "data" / "checkpoint-key.pem").exists()
+
+
+def _production_env(tmp_path: Path, **changes: str) -> dict[str, str]:
+    private, public = signing_keys(tmp_path / "keys")
+    env = {
+        **_env(tmp_path / "data"),
+        "CARERECORD_JWT_ISSUER": ISSUER,
+        "CARERECORD_JWT_AUDIENCE": AUDIENCE,
+        "CARERECORD_JWT_ALGORITHMS": "EdDSA",
+        "CARERECORD_JWT_PUBLIC_KEY": str(public),
+        "CARERECORD_JWT_PRIVATE_KEY": str(private),
+        "CARERECORD_CURSOR_KEY": base64.b64encode(b"c" * 32).decode(),
+        "CARERECORD_CHECKPOINT_EVERY_SECONDS": "0",
+    }
+    env.update(changes)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable", "code"),
+    [
+        ({"CARERECORD_JWT_PUBLIC_KEY": "/nowhere/idp.pub.pem"}, "PUBLIC_KEY", "UNREADABLE"),
+        ({"CARERECORD_JWT_PUBLIC_KEY": "/"}, "PUBLIC_KEY", "UNREADABLE"),
+        ({"CARERECORD_JWT_PUBLIC_KEY": "/etc/hostname"}, "PUBLIC_KEY", "INVALID"),
+        ({"CARERECORD_JWT_PRIVATE_KEY": "/nowhere/signing.pem"}, "PRIVATE_KEY", "UNREADABLE"),
+        (
+            {"CARERECORD_CHECKPOINT_EVERY_SECONDS": "", "CARERECORD_CHECKPOINT_KEY": "/nowhere"},
+            "CARERECORD_CHECKPOINT_KEY",
+            "UNREADABLE",
+        ),
+        (
+            {
+                "CARERECORD_CHECKPOINT_EVERY_SECONDS": "",
+                "CARERECORD_CHECKPOINT_KEY": "/etc/hostname",
+            },
+            "CARERECORD_CHECKPOINT_KEY",
+            "",
+        ),
+    ],
+    ids=[
+        "public key missing",
+        "public key a directory",
+        "public key not PEM",
+        "private key missing",
+        "checkpoint key missing",
+        "checkpoint key not PEM",
+    ],
+)
+def test_serve_exits_2_with_a_coded_message_when_a_key_file_cannot_be_used(
+    tmp_path: Path, changes: dict[str, str], variable: str, code: str
+) -> None:
+    env = {k: v for k, v in _production_env(tmp_path, **changes).items() if v}
+    result = subprocess.run(
+        [*CLI, "serve", "--port", str(_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    assert variable in output
+    assert f"KEY_FILE_{code}" in output
+
+
+def test_token_exits_2_with_a_coded_message_when_the_private_key_is_missing(
+    tmp_path: Path,
+) -> None:
+    env = _production_env(tmp_path, CARERECORD_JWT_PRIVATE_KEY=str(tmp_path / "gone.pem"))
+    result = subprocess.run(
+        [*CLI, "token", "--client", "3e1a6b51-2d70-4aa6-aa41-08c59dd6f00f"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "KEY_FILE_UNREADABLE" in result.stderr
+    assert result.stdout == ""

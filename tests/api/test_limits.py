@@ -274,3 +274,76 @@ def test_an_oversized_websocket_message_closes_the_socket(limited: Stack) -> Non
         return None
 
     assert asyncio.run(scenario()) in (1009, 4400)
+
+
+def test_doubling_fragments_are_answered_or_refused_not_walked_exponentially(
+    dev: Stack,
+) -> None:
+    chain = " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40))
+    query = f"query {{ ...F0 }} {chain} fragment F40 on Query {{ __typename }}"
+    response = dev.post(query, dev.token(GP))
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == {"__typename": "Query"}
+    aliased = query.replace("{ __typename }", "{ x: __typename }")
+    response = dev.post(aliased, dev.token(GP))
+    assert response.status_code == 400
+    assert codes(response) == ["TOO_MANY_ALIASES"]
+
+
+def test_several_operations_without_an_operation_name_are_refused(limited: Stack) -> None:
+    nhs = _client(limited)
+    lookup = LOOKUP.format(nhs=nhs)
+    for document in (
+        f"query A {{ {lookup} }} query B {{ me {{ kind }} }}",
+        f'query A {{ {lookup} }} mutation B {{ breakGlass(clientId: "x", reason: "r") '
+        "{ __typename } }",
+    ):
+        before = limited.access_count()
+        response = limited.post(document, limited.token(GP))
+        assert response.status_code == 400, response.text
+        assert codes(response) == ["OPERATION_NAME_REQUIRED"]
+        assert "data" not in response.json()
+        assert limited.access_count() == before
+    named = httpx.post(
+        f"{limited.server.url}/graphql",
+        json={"query": f"query A {{ {lookup} }} query B {{ me {{ kind }} }}", "operationName": "A"},
+        headers={"Authorization": f"Bearer {limited.token(GP)}"},
+    )
+    assert named.status_code == 200, named.text
+    assert named.json()["data"]["findClient"]["clientId"]
+
+
+def test_two_authorization_headers_are_refused(limited: Stack) -> None:
+    good, other = limited.token(GP), limited.agency_token("gp-north")
+    headers = [("Authorization", f"Bearer {good}"), ("Authorization", f"Bearer {other}")]
+    for method, path, body in (
+        ("POST", "/graphql", {"query": "{ me { kind } }"}),
+        ("GET", "/feed", None),
+    ):
+        response = httpx.request(method, f"{limited.server.url}{path}", json=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert codes(response) == ["BAD_REQUEST"]
+        assert response.json()["errors"][0]["extensions"]["fields"] == {
+            "reason": "duplicate_authorization"
+        }
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_request"'
+    single = httpx.post(
+        f"{limited.server.url}/graphql",
+        json={"query": "{ me { kind } }"},
+        headers=headers[:1],
+    )
+    assert single.status_code == 200, single.text
+
+
+def test_a_websocket_handshake_with_two_authorization_headers_is_refused(limited: Stack) -> None:
+    async def scenario() -> None:
+        headers = [("Authorization", f"Bearer {limited.token(GP)}")] * 2
+        with pytest.raises(websockets.InvalidStatus):
+            async with websockets.connect(
+                limited.server.ws_url,
+                subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+                additional_headers=headers,
+            ):
+                pass
+
+    asyncio.run(scenario())

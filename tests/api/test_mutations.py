@@ -180,9 +180,11 @@ def test_contributions_are_recorded_amended_and_entered_in_error_by_their_author
     [
         ({"heading": "Not a heading"}, "UNKNOWN_HEADING"),
         ({"text": "bad \u202e text"}, "INVALID_TEXT"),
+        ({"text": "hidden\u200bspace"}, "INVALID_TEXT"),
+        ({"text": "\ufeffbyte order mark"}, "INVALID_TEXT"),
+        ({"heading": "Wound\u2028care"}, "INVALID_TEXT"),
         ({"text": "x" * 20_001}, "TEXT_TOO_LONG"),
         ({"text": "   "}, "TEXT_EMPTY"),
-        ({"occurredAt": "2016-01-01T09:00:00"}, "INVALID_DATE"),
         ({"sensitivity": "NORMAL", "heading": "Mental wellbeing"}, "SENSITIVITY_TOO_LOW"),
         ({"category": "housing"}, "INVALID_INPUT"),
     ],

@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 
 import pytest
+from api_stack import signing_keys
 
 from api.settings import ApiSettings, ConfigurationError
 
@@ -13,8 +14,7 @@ KEY = base64.b64encode(b"c" * 32).decode()
 
 
 def production(tmp_path: Path, **env: str) -> dict[str, str]:
-    public = tmp_path / "idp.pub.pem"
-    public.write_text("not used before start-up")
+    _, public = signing_keys(tmp_path / "idp")
     base = {
         "CARERECORD_JWT_ISSUER": "https://idp.test",
         "CARERECORD_JWT_AUDIENCE": "carerecord-api",
@@ -68,3 +68,45 @@ def test_dev_mode_generates_its_keys_once_into_the_data_directory(tmp_path: Path
     private = first.private_key_path
     assert private is not None
     assert private.stat().st_mode & 0o077 == 0, "the dev private key is readable by its owner only"
+
+
+def _key_files(tmp_path: Path) -> dict[str, Path]:
+    private, public = signing_keys(tmp_path / "good")
+    not_pem = tmp_path / "not-a-key.pem"
+    not_pem.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    return {
+        "missing": tmp_path / "nowhere" / "key.pem",
+        "a directory": tmp_path,
+        "not a key": not_pem,
+        "the other half": private,
+        "public": public,
+        "private": private,
+    }
+
+
+@pytest.mark.parametrize(
+    ("variable", "which", "code"),
+    [
+        ("CARERECORD_JWT_PUBLIC_KEY", "missing", "KEY_FILE_UNREADABLE"),
+        ("CARERECORD_JWT_PUBLIC_KEY", "a directory", "KEY_FILE_UNREADABLE"),
+        ("CARERECORD_JWT_PUBLIC_KEY", "not a key", "KEY_FILE_INVALID"),
+        ("CARERECORD_JWT_PUBLIC_KEY", "the other half", "KEY_FILE_INVALID"),
+        ("CARERECORD_JWT_PRIVATE_KEY", "missing", "KEY_FILE_UNREADABLE"),
+        ("CARERECORD_JWT_PRIVATE_KEY", "not a key", "KEY_FILE_INVALID"),
+        ("CARERECORD_JWT_PRIVATE_KEY", "public", "KEY_FILE_INVALID"),
+    ],
+)
+def test_a_key_file_that_cannot_be_used_is_a_coded_configuration_error(
+    tmp_path: Path, variable: str, which: str, code: str
+) -> None:
+    path = _key_files(tmp_path)[which]
+    with pytest.raises(ConfigurationError) as refused:
+        ApiSettings.from_env(production(tmp_path, **{variable: str(path)})).resolved(tmp_path)
+    assert refused.value.code == code
+    assert variable in str(refused.value)
+
+
+def test_configuration_errors_carry_a_code() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        ApiSettings.from_env({"CARERECORD_ENV": "staging"})
+    assert refused.value.code == "INVALID_CONFIGURATION"

@@ -8,6 +8,7 @@ that stored nothing). Helpers here keep those three steps one line each.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -216,6 +217,25 @@ def log_head(app: CareRecord) -> int:
     return app.recorder.max_notification_id() or 0
 
 
+def run_together(workers: list[Callable[[], None]]) -> None:
+    """Run each worker in its own thread, all at once; their exceptions fail the test."""
+    errors: list[BaseException] = []
+
+    def guard(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guard, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer hung"
+    assert not errors, errors
+
+
 # --- the world a domain test runs in ----------------------------------------------------
 
 
@@ -322,7 +342,8 @@ BREAK_GLASS_REASON = "Person in crisis in the street, risk to life, need history
 
 @dataclass
 class Scene:
-    """A client with something of everything on the record, for commands to act on."""
+    """A client with something of everything on the record, for commands to act on,
+    and identifiers nobody holds yet (for commands that record one)."""
 
     client: str
     entry: str
@@ -332,6 +353,8 @@ class Scene:
     referral: str
     alert: str
     grant: str
+    new_nhs_number: str = field(default_factory=fresh_nhs_number)
+    new_local_id: str = field(default_factory=lambda: fresh_local_id("EV"))
 
 
 def build_scene(world: World) -> Scene:
@@ -372,3 +395,153 @@ def build_scene(world: World) -> Scene:
         alert=str(alert),
         grant=str(grant),
     )
+
+
+# --- every client command, with arguments valid on a scene ----------------------------
+
+Command = Callable[..., Any]
+"""``(world, caller, client_id, scene, **extra)``: the command with valid arguments for its
+rightful caller on ``scene``; ``extra`` (e.g. ``idempotency_key``) is passed on. Called twice
+with the same scene it sends the same input."""
+
+COMMANDS: dict[str, tuple[Person, Command]] = {
+    "register_client": (
+        GP,
+        lambda w, c, _, s, **kw: w.app.register_client(
+            c,
+            nhs_number=s.new_nhs_number,
+            given_name="Ann",
+            family_name="Bell",
+            date_of_birth=date(1950, 1, 1),
+            **kw,
+        ),
+    ),
+    "correct_demographics": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.correct_demographics(
+            c,
+            cid,
+            reason="Typo",
+            given_name="Ann",
+            family_name="Bell",
+            date_of_birth=date(1950, 1, 1),
+            **kw,
+        ),
+    ),
+    "record_local_identifier": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.record_local_identifier(
+            c, cid, authority="east-vale", local_id=s.new_local_id, **kw
+        ),
+    ),
+    "record_contribution": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.record_contribution(
+            c, cid, heading="Plan", text="Review in a month.", occurred_at=w.clock.now, **kw
+        ),
+    ),
+    "amend_contribution": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.amend_contribution(
+            c, cid, s.entry, text="Corrected.", reason="Typo", **kw
+        ),
+    ),
+    "enter_contribution_in_error": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.enter_contribution_in_error(
+            c, cid, s.entry, reason="Wrong", **kw
+        ),
+    ),
+    "record_consent": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.record_consent(
+            c, cid, decision="refused", everyone=True, **kw
+        ),
+    ),
+    "withdraw_consent": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.withdraw_consent(
+            c, cid, s.consent, reason="Changed mind", **kw
+        ),
+    ),
+    "place_restriction": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.place_restriction(
+            c,
+            cid,
+            requested_by="client",
+            reason="Private",
+            category="housing",
+            everyone=True,
+            **kw,
+        ),
+    ),
+    "lift_restriction": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.lift_restriction(
+            c, cid, s.restriction, reason="Lifted", **kw
+        ),
+    ),
+    "start_care_relationship": (
+        POLICE,
+        lambda w, c, cid, s, **kw: w.app.start_care_relationship(c, cid, reason="Allocated", **kw),
+    ),
+    "end_care_relationship": (
+        NURSE,
+        lambda w, c, cid, s, **kw: w.app.end_care_relationship(
+            c, cid, s.relationship, reason="Done", **kw
+        ),
+    ),
+    "send_referral": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.send_referral(
+            c,
+            cid,
+            to_agency="housing",
+            category="housing",
+            reason="Damp flat",
+            due_by=w.clock.now + timedelta(days=3),
+            **kw,
+        ),
+    ),
+    "acknowledge_referral": (
+        NURSE,
+        lambda w, c, cid, s, **kw: w.app.acknowledge_referral(c, cid, s.referral, **kw),
+    ),
+    "accept_referral": (
+        NURSE,
+        lambda w, c, cid, s, **kw: w.app.accept_referral(c, cid, s.referral, **kw),
+    ),
+    "decline_referral": (
+        NURSE,
+        lambda w, c, cid, s, **kw: w.app.decline_referral(c, cid, s.referral, reason="Full", **kw),
+    ),
+    "close_referral": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.close_referral(
+            c, cid, s.referral, outcome="Withdrawn", **kw
+        ),
+    ),
+    "raise_alert": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.raise_alert(
+            c, cid, kind="risk_to_self", severity="high", summary="Overdose last week", **kw
+        ),
+    ),
+    "resolve_alert": (
+        GP,
+        lambda w, c, cid, s, **kw: w.app.resolve_alert(
+            c, cid, s.alert, reason="No longer needed", **kw
+        ),
+    ),
+    "break_glass": (
+        POLICE,
+        lambda w, c, cid, s, **kw: w.app.break_glass(c, cid, reason=BREAK_GLASS_REASON, **kw),
+    ),
+    "review_break_glass": (
+        POLICE_IG,
+        lambda w, c, cid, s, **kw: w.app.review_break_glass(
+            c, cid, s.grant, outcome="justified", note="Checked", **kw
+        ),
+    ),
+}

@@ -10,22 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 from care_world import (
-    GP,
+    COMMANDS,
     LEAVER,
-    NURSE,
-    POLICE,
-    POLICE_IG,
     Person,
-    Scene,
     World,
     build_scene,
-    fresh_nhs_number,
     has_left_service,
 )
 
@@ -34,123 +28,6 @@ from carerecord.practitioner import Practitioner
 from carerecord.sharing_protocol import SharingProtocol
 from carerecord.values import Viewer
 from carerecord.vocab import ViewerKind
-
-REASON = "Person in crisis in the street, risk to life, need history now"
-
-Command = Callable[[World, Viewer, Any, Scene], Any]
-
-COMMANDS: dict[str, tuple[Person, Command]] = {
-    "register_client": (
-        GP,
-        lambda w, c, _, s: w.app.register_client(
-            c,
-            nhs_number=fresh_nhs_number(),
-            given_name="Ann",
-            family_name="Bell",
-            date_of_birth=date(1950, 1, 1),
-        ),
-    ),
-    "correct_demographics": (
-        GP,
-        lambda w, c, cid, s: w.app.correct_demographics(
-            c,
-            cid,
-            reason="Typo",
-            given_name="Ann",
-            family_name="Bell",
-            date_of_birth=date(1950, 1, 1),
-        ),
-    ),
-    "record_local_identifier": (
-        GP,
-        lambda w, c, cid, s: w.app.record_local_identifier(
-            c, cid, authority="east-vale", local_id=f"EV{uuid4().hex[:8]}"
-        ),
-    ),
-    "record_contribution": (
-        GP,
-        lambda w, c, cid, s: w.app.record_contribution(
-            c, cid, heading="Plan", text="Review in a month.", occurred_at=w.clock.now
-        ),
-    ),
-    "amend_contribution": (
-        GP,
-        lambda w, c, cid, s: w.app.amend_contribution(
-            c, cid, s.entry, text="Corrected.", reason="Typo"
-        ),
-    ),
-    "enter_contribution_in_error": (
-        GP,
-        lambda w, c, cid, s: w.app.enter_contribution_in_error(c, cid, s.entry, reason="Wrong"),
-    ),
-    "record_consent": (
-        GP,
-        lambda w, c, cid, s: w.app.record_consent(c, cid, decision="refused", everyone=True),
-    ),
-    "withdraw_consent": (
-        GP,
-        lambda w, c, cid, s: w.app.withdraw_consent(c, cid, s.consent, reason="Changed mind"),
-    ),
-    "place_restriction": (
-        GP,
-        lambda w, c, cid, s: w.app.place_restriction(
-            c, cid, requested_by="client", reason="Private", category="housing", everyone=True
-        ),
-    ),
-    "lift_restriction": (
-        GP,
-        lambda w, c, cid, s: w.app.lift_restriction(c, cid, s.restriction, reason="Lifted"),
-    ),
-    "start_care_relationship": (
-        POLICE,
-        lambda w, c, cid, s: w.app.start_care_relationship(c, cid, reason="Allocated"),
-    ),
-    "end_care_relationship": (
-        NURSE,
-        lambda w, c, cid, s: w.app.end_care_relationship(c, cid, s.relationship, reason="Done"),
-    ),
-    "send_referral": (
-        GP,
-        lambda w, c, cid, s: w.app.send_referral(
-            c,
-            cid,
-            to_agency="housing",
-            category="housing",
-            reason="Damp flat",
-            due_by=w.clock.now + timedelta(days=3),
-        ),
-    ),
-    "acknowledge_referral": (
-        NURSE,
-        lambda w, c, cid, s: w.app.acknowledge_referral(c, cid, s.referral),
-    ),
-    "accept_referral": (NURSE, lambda w, c, cid, s: w.app.accept_referral(c, cid, s.referral)),
-    "decline_referral": (
-        NURSE,
-        lambda w, c, cid, s: w.app.decline_referral(c, cid, s.referral, reason="Full"),
-    ),
-    "close_referral": (
-        GP,
-        lambda w, c, cid, s: w.app.close_referral(c, cid, s.referral, outcome="Withdrawn"),
-    ),
-    "raise_alert": (
-        GP,
-        lambda w, c, cid, s: w.app.raise_alert(
-            c, cid, kind="risk_to_self", severity="high", summary="Overdose last week"
-        ),
-    ),
-    "resolve_alert": (
-        GP,
-        lambda w, c, cid, s: w.app.resolve_alert(c, cid, s.alert, reason="No longer needed"),
-    ),
-    "break_glass": (POLICE, lambda w, c, cid, s: w.app.break_glass(c, cid, reason=REASON)),
-    "review_break_glass": (
-        POLICE_IG,
-        lambda w, c, cid, s: w.app.review_break_glass(
-            c, cid, s.grant, outcome="justified", note="Checked"
-        ),
-    ),
-}
 
 
 def impostors(person: Person, client: str) -> list[tuple[str, Viewer, str]]:

@@ -20,6 +20,7 @@ from care_world import (
     build_directory,
     fresh_nhs_number,
     open_app,
+    run_together,
     stored_events,
 )
 from event_samples import CLIENT_EVENT_TYPES, T0, long_history, one_of_everything, registered
@@ -180,24 +181,6 @@ def directory_store(settings: Settings) -> tuple[CareRecord, SwitchableClock, st
     for person in (NURSE, SOCIAL_WORKER, POLICE):
         app.start_care_relationship(person.caller, client, reason="Involved")
     return app, clock, client
-
-
-def run_together(workers: list[Callable[[], None]]) -> None:
-    errors: list[BaseException] = []
-
-    def guard(work: Callable[[], None]) -> None:
-        try:
-            work()
-        except BaseException as exc:  # surfaced below, in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=guard, args=(w,)) for w in workers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a writer hung"
-    assert not errors, errors
 
 
 def test_concurrent_writers_on_one_client_lose_no_update_and_half_write_nothing(

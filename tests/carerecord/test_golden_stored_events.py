@@ -1,10 +1,11 @@
-"""Golden stored bytes: what each ClientRecord event looked like in the store when it shipped.
+"""Golden stored bytes: what each event looked like in the store when it shipped.
 
-For one representative event of every type, ``golden/client_record/<Event>.json`` holds the
-exact bytes the transcoder stored. They must keep decoding to the same event for ever
-(STYLE habit 8): a change to an event class, a value object or the transcoder that breaks
-old records fails here. When an event gets a new ``class_version``, keep its old golden
-file and add an upcaster; never edit a golden file to make a test pass.
+For one representative event of every ClientRecord type, ``golden/client_record/<Event>.json``
+holds the exact bytes the transcoder stored (other aggregates' events:
+``golden/<aggregate>/``). They must keep decoding to the same event for ever (STYLE habit 8): a
+change to an event class, a value object or the transcoder that breaks old records fails here.
+When an event gets a new ``class_version``, keep its old golden file and add an upcaster; never
+edit a golden file to make a test pass.
 
 To write the files for a newly added event type (only then; existing files are never
 overwritten): run this module with ``CARERECORD_WRITE_GOLDEN=1`` in the environment.
@@ -24,6 +25,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from carerecord.client_record import ClientRecord
+from carerecord.idempotency import IdempotencyKey
 from carerecord.transcoder import OrjsonTranscoder
 from carerecord.values import (
     AudienceSelector,
@@ -287,21 +289,50 @@ def test_there_is_a_golden_sample_of_every_client_record_event_type() -> None:
     assert all(type(sample).__name__ == name for name, sample in SAMPLES.items())
 
 
-@pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_golden_stored_bytes_still_decode_to_the_same_event(name: str) -> None:
-    expected = SAMPLES[name]
-    path = GOLDEN / f"{name}.json"
+def assert_golden(path: Path, topic: str, expected: Any) -> None:
+    """The golden bytes at ``path`` decode to ``expected`` under the shipped ``topic``."""
     if os.environ.get("CARERECORD_WRITE_GOLDEN") == "1" and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(MAPPER.to_stored_event(expected).state)
-    topic = f"carerecord.client_record:ClientRecord.{name}"
     assert get_topic(type(expected)) == topic  # a moved class needs its old topic registered
 
     stored = StoredEvent(
-        originator_id=CLIENT,
+        originator_id=expected.originator_id,
         originator_version=expected.originator_version,
         topic=topic,
         state=path.read_bytes(),
     )
 
     assert MAPPER.to_domain_event(stored) == expected
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_golden_stored_bytes_still_decode_to_the_same_event(name: str) -> None:
+    topic = f"carerecord.client_record:ClientRecord.{name}"
+    assert_golden(GOLDEN / f"{name}.json", topic, SAMPLES[name])
+
+
+OTHER_SAMPLES: dict[str, tuple[str, Any]] = {
+    "idempotency_key/Used": (
+        "carerecord.idempotency:IdempotencyKey.Used",
+        IdempotencyKey.Used(
+            originator_id=UUID("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+            originator_version=1,
+            timestamp=RECORDED,
+            originator_topic="carerecord.idempotency:IdempotencyKey",
+            command="record_contribution",
+            input_hash="5f2b8c0e9d4a7b6c3e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d",
+            result_id=ENTRY,
+            by="practitioner:mhp-dev",
+            at=RECORDED,
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_SAMPLES))
+def test_golden_stored_bytes_of_other_aggregates_still_decode_to_the_same_event(
+    name: str,
+) -> None:
+    topic, expected = OTHER_SAMPLES[name]
+    assert_golden(GOLDEN.parent / f"{name}.json", topic, expected)

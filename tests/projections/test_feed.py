@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from eventsourcing.utils import get_topic
 from views_world import GP, GP_COLLEAGUE, HOUSING, NURSE, SOCIAL_WORKER, World
 
 from carerecord import errors
+from carerecord.application import CommandResult
+from carerecord.idempotency import IdempotencyKey
 from projections.audience_store import unpack_feed
 from projections.results import FeedPage
 
@@ -143,3 +146,32 @@ def test_the_feed_is_for_practitioners_and_agency_systems_only(world: World) -> 
         world.reads.feed(world.client(client))
     with pytest.raises(errors.InvalidInput):
         world.reads.feed(world.caller(GP), after=-1)
+
+
+def test_an_idempotency_key_adds_nothing_to_the_feed_and_the_views_move_past_it(
+    world: World,
+) -> None:
+    client = world.register(GP)
+    plain = world.note(client, GP, "History", "one")
+    now = world.tick()
+
+    def keyed() -> CommandResult:
+        return world.app.record_contribution(
+            world.caller(GP),
+            client,
+            heading="Plan",
+            text="two",
+            occurred_at=now,
+            idempotency_key="plan-2026-03-02",
+        )
+
+    result = keyed()
+    assert keyed() == result  # the retry stored nothing
+    world.project()
+
+    (last,) = world.app.recorder.select_notifications(start=result.position, limit=1)
+    assert last.topic == get_topic(IdempotencyKey.Used)  # the log ends with the key's event
+    assert world.runner is not None
+    assert set(world.runner.positions().values()) == {result.position}
+    pages = drain(world, world.system("gp-north"))
+    assert kinds(pages) == [("entry_shared", plain), ("entry_shared", result.id)]

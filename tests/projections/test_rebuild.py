@@ -3,8 +3,10 @@
 The history is the benchmark's generator at test size (more than 10,000 events): consents
 granted, refused, withdrawn and granted again, restrictions placed and lifted, amendments,
 entries in error, alerts, referrals, break-glass, relationships started and ended, roles
-reassigned and a protocol change. The incremental views follow the history while it is
-written, in small irregular batches; the rebuild reads it all in large ones.
+reassigned, a protocol change, and idempotency keys saved with some contributions (every
+view ignores them, its position still advancing past them). The incremental views follow
+the history while it is written, in small irregular batches; the rebuild reads it all in
+large ones.
 """
 
 from __future__ import annotations
@@ -100,14 +102,16 @@ def test_a_rebuilt_view_in_this_process_or_in_worker_processes_equals_the_increm
         runner.run_once()  # keep up as the history is written, a page at a time
 
     report = generate(
-        app, Spec(events=10_500, clients=90, active=25, save_every=250, churn=6), follow
+        app,
+        Spec(events=10_500, clients=90, active=25, save_every=250, churn=6, keyed=0.05),
+        follow,
     )
     runner.catch_up()
     counts = report.counts
     assert report.events >= 10_000
     for kind in ("consent_withdrawn", "restriction", "restriction_lifted", "amendment",
                  "in_error", "alert_resolved", "break_glass", "relationship_ended",
-                 "roles_reassigned"):  # fmt: skip
+                 "roles_reassigned", "idempotency_key"):  # fmt: skip
         assert counts.get(kind, 0) > 0, kind
     assert counts["consent"] > counts["client"]  # granted again after withdrawals
     incremental = dump(databases.views)
