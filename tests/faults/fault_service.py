@@ -50,6 +50,8 @@ SUBSCRIBER = "district_nurse"
 PASSING = frozenset({"STORE_UNAVAILABLE", "AUDIT_UNAVAILABLE", "VIEWS_BEHIND"})
 """The refusals a caller may get while the store is down: each a 503 with Retry-After."""
 HOUR = timedelta(hours=1)
+RETRIES = 30
+"""How often a writer sends a write refused as unavailable again (with its key)."""
 HEARTBEAT_WINDOW = 4.0
 READY_BUDGET = 1.0
 
@@ -170,12 +172,20 @@ class Service:
     # --- requests -----------------------------------------------------------------------
 
     def post(
-        self, token: str, query: str, variables: dict[str, Any] | None = None
+        self,
+        token: str,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
     ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         return httpx.post(
             f"{self.url}/graphql",
             json={"query": query, "variables": variables or {}},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=headers,
             timeout=60,
         )
 
@@ -219,14 +229,15 @@ class Service:
 
 @dataclass
 class Write:
-    """One mutation as sent: the body, and a slot for the idempotency key a retry-on-503
-    loop will carry (``key``), then what it was told."""
+    """One mutation as sent - its body and idempotency key, the same on every attempt -
+    and what it was told in the end (``attempts``: how many requests that took)."""
 
     text: str
     body: dict[str, Any]
     key: str | None = None
     outcome: str = "pending"  # acknowledged | unavailable | unexpected
     entry_id: str | None = None
+    attempts: int = 0
 
 
 @dataclass
@@ -239,6 +250,7 @@ class Load:
     unexpected: list[str] = field(default_factory=list)
     delivered: set[str] = field(default_factory=set)
     subscription_ended: str | None = None
+    _retry_after: float = 1.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _running: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -297,14 +309,21 @@ class Load:
             number += 1
             text = f"fault-load {key} {number} {uuid.uuid4().hex[:8]}"
             at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-            write = Write(text, {"id": client, "heading": heading, "text": text, "at": at})
+            body = {"id": client, "heading": heading, "text": text, "at": at}
+            write = Write(text, body, key=str(uuid.uuid4()))
             with self._lock:
                 self.writes.append(write)
             self._send(token, write)
+            while write.outcome == "unavailable" and write.attempts < RETRIES:
+                # As a client should: after Retry-After, the same request and key again.
+                if self._stop.wait(self._retry_after):
+                    break
+                self._send(token, write)
 
     def _send(self, token: str, write: Write) -> None:
+        write.attempts += 1
         try:
-            response = self.service.post(token, RECORD, write.body)
+            response = self.service.post(token, RECORD, write.body, key=write.key)
         except httpx.HTTPError as exc:
             write.outcome = "unexpected"
             self._note(f"write: {type(exc).__name__}")
@@ -321,8 +340,11 @@ class Load:
         codes = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
         if response.status_code == 503 and codes == ["STORE_UNAVAILABLE"]:
             write.outcome = "unavailable"
-            if response.headers.get("retry-after") is None:
+            retry_after = response.headers.get("retry-after")
+            if retry_after is None:
                 self._note("STORE_UNAVAILABLE without Retry-After")
+            else:
+                self._retry_after = float(retry_after)
             return
         write.outcome = "unexpected"
         self._note(f"write: {response.status_code} {codes}")

@@ -2,11 +2,15 @@
 while their PostgreSQL (a private cluster) is restarted, stopped, crashed and frozen, and
 while the worker itself is frozen.
 
-After each fault: every acknowledged write is stored exactly once and every write refused
-with ``STORE_UNAVAILABLE`` at most once; no caller got anything but an answer or a coded,
-retryable 503; the views catch up with the same worker process (nobody restarts
-anything); ``/readyz`` reported the outage within the heartbeat window, always within its
-budget, and recovers; the subscription never ended; ``carerecord audit verify`` passes.
+Writers send each write with an ``Idempotency-Key`` and, when it is refused with
+``STORE_UNAVAILABLE`` (the write may or may not have been saved), send the same request
+again after ``Retry-After``, as clients should. After each fault: every acknowledged write -
+retried ones included - is stored exactly once, and a write refused and not retried (one
+sent without a key while the server is down) at most once; no caller got anything but an
+answer or a coded, retryable 503; the views catch up with the same worker process (nobody
+restarts anything); ``/readyz`` reported the outage within the heartbeat window, always
+within its budget, and recovers; the subscription never ended; ``carerecord audit
+verify`` passes.
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ def test_nothing_acknowledged_is_lost_and_everything_resumes_by_itself(
     assert load.subscription_ended is None, f"the subscription ended: {load.subscription_ended}"
     assert not load.unexpected, load.unexpected[:10]
     assert load.reads.get("ok", 0) > 0
+    retried = [w for w in load.acknowledged() if w.attempts > 1]
+    assert retried, "some writes were refused as unavailable and acknowledged on a retry"
     for name in ("server", "worker"):
         assert "Traceback" not in service.log(name), service.log(name)[-3000:]
     codes = service.stop()
