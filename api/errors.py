@@ -160,8 +160,8 @@ def graphql_status(data: object, errors: Sequence[GraphQLError]) -> int:
     over a limit, a variable its type refuses - no ``data``, no error has a ``path``) gets
     its error's 4xx status; a response from execution gets 200 with its errors in the
     body, even when they leave ``data`` null (field errors: ``CLIENT_NOT_FOUND``,
-    ``INVALID_CURSOR``, ``NOT_PERMITTED``...). ``AUDIT_UNAVAILABLE`` (503) is decided by
-    the handler before this.
+    ``INVALID_CURSOR``, ``NOT_PERMITTED``...). ``AUDIT_UNAVAILABLE`` and
+    ``STORE_UNAVAILABLE`` (503, the whole response) are decided by the handler before this.
     """
     if not errors or data is not None or any(e.path is not None for e in errors):
         return 200
