@@ -97,6 +97,9 @@ class EntryKey(NamedTuple):
     facts: EntryFacts
 
 
+_new = tuple.__new__
+
+
 def covering_seals(
     entry_id: str, category: str, restrictions: Iterable[Restriction]
 ) -> tuple[Seal, ...]:
@@ -110,9 +113,11 @@ def covering_seals(
 def entry_key(labels: Labels, restrictions: Collection[Restriction] = ()) -> EntryKey:
     """The key of an entry, given the client's restrictions in force."""
     seals = covering_seals(labels.entry_id, labels.category, restrictions) if restrictions else ()
-    return EntryKey(
-        labels.agency_id,
-        EntryFacts(
+    # tuple.__new__ directly: the same tuples as the NamedTuple constructors build, without
+    # their Python-level ``__new__`` (this runs for every entry of every read).
+    facts = _new(
+        EntryFacts,
+        (
             labels.sector,
             labels.profession,
             labels.category,
@@ -122,6 +127,7 @@ def entry_key(labels: Labels, restrictions: Collection[Restriction] = ()) -> Ent
             seals,
         ),
     )
+    return _new(EntryKey, (labels.agency_id, facts))
 
 
 def own_agency(viewer: ViewerKey, entry: EntryKey) -> bool:

@@ -273,21 +273,23 @@ def decide_many(
     each distinct ``decision_key`` is decided once. The same answers as one by one."""
     terms = consent_terms(state.consents, now)
     restrictions = state.restrictions
-    covered: dict[str, Coverage] = {}
     memo: dict[tuple[EntryFacts, bool, Coverage], Decision] = {}
+    # For one viewer and state an entry key determines its decision key: entries with
+    # the same key (most of a slice) skip deriving it.
+    by_entry: dict[EntryKey, Decision] = {}
     found = []
     for entry_labels in labels:
         entry = entry_key(entry_labels, restrictions)
-        category = entry_labels.category
-        consent = covered.get(category)
-        if consent is None:
-            consent = covered[category] = coverage(terms, category, viewer, purpose)
-        key = decision_key(viewer, entry, consent)
-        decision = memo.get(key)
+        decision = by_entry.get(entry)
         if decision is None:
-            decision = memo[key] = decide(
-                viewer, purpose, entry, consent, relationship, protocol, now
-            )
+            consent = coverage(terms, entry.facts.category, viewer, purpose)
+            key = decision_key(viewer, entry, consent)
+            decision = memo.get(key)
+            if decision is None:
+                decision = memo[key] = decide(
+                    viewer, purpose, entry, consent, relationship, protocol, now
+                )
+            by_entry[entry] = decision
         found.append(decision)
     return found
 
