@@ -273,6 +273,7 @@ def decide_many(
     each distinct ``decision_key`` is decided once. The same answers as one by one."""
     terms = consent_terms(state.consents, now)
     restrictions = state.restrictions
+    covered: dict[str, Coverage] = {}
     memo: dict[tuple[EntryFacts, bool, Coverage], Decision] = {}
     # For one viewer and state an entry key determines its decision key: entries with
     # the same key (most of a slice) skip deriving it.
@@ -282,7 +283,10 @@ def decide_many(
         entry = entry_key(entry_labels, restrictions)
         decision = by_entry.get(entry)
         if decision is None:
-            consent = coverage(terms, entry.facts.category, viewer, purpose)
+            category = entry.facts.category
+            consent = covered.get(category)
+            if consent is None:
+                consent = covered[category] = coverage(terms, category, viewer, purpose)
             key = decision_key(viewer, entry, consent)
             decision = memo.get(key)
             if decision is None:
