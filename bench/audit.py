@@ -66,7 +66,7 @@ from carerecord.chain import link_hash, record_digest
 from carerecord.client_record import ClientRecord
 from carerecord.db import Databases
 from carerecord.migrate import migrate
-from carerecord.policy import CARE, SELF
+from carerecord.policy import CARE, SELF, viewer_key
 from carerecord.protocol import bundled_document
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
@@ -409,11 +409,12 @@ def served(
     entries = fold_entries(app.events.get(UUID(cid), lte=view_version)).values()
     protocol = app.protocol()
     audience = SELF if standing.kind is RelationshipKind.SELF else CARE
+    key = viewer_key(viewer)
     view = {
         e.entry_id
         for e in curate(
             entries,
-            viewer=viewer,
+            viewer=key,
             purpose=purpose,
             relationship=audience,
             state=then.sharing_state(),
@@ -423,7 +424,7 @@ def served(
     }
     shown = curate(
         [e for e in entries if e.labels.entry_id in view],
-        viewer=viewer,
+        viewer=key,
         purpose=purpose,
         relationship=standing,
         state=current.sharing_state(),

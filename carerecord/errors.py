@@ -46,6 +46,13 @@ class PractitionerNotFound(CareRecordError):
     message = "No such practitioner is enrolled."
 
 
+class AccessNotFound(CareRecordError):
+    """No access record has this id (an auditor's reconstruction)."""
+
+    code = "ACCESS_NOT_FOUND"
+    message = "No access record has this id."
+
+
 class ProtocolNotAdopted(CareRecordError):
     code = "PROTOCOL_NOT_ADOPTED"
     message = "No information sharing protocol has been adopted yet."

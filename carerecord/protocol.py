@@ -16,12 +16,12 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from typing import Protocol as Structural
 
 import orjson
 import yaml
 
 from carerecord.errors import InvalidProtocol
-from carerecord.values import Viewer
 from carerecord.vocab import AlertKind, LawfulBasis, Purpose, Role, Sector, Sensitivity
 
 AGENCY_SYSTEM = "agency_system"
@@ -30,6 +30,19 @@ AGENCY_SYSTEM = "agency_system"
 ANY = "*"
 REDACTABLE_FIELDS = frozenset({"author", "heading"})
 _READ_PURPOSES = (Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY)
+
+
+class Audience(Structural):
+    """What an audience rule reads of a viewer: a ``Viewer``, or the policy's ``ViewerKey``."""
+
+    @property
+    def profession(self) -> str | None: ...
+
+    @property
+    def sector(self) -> Sector | None: ...
+
+    @property
+    def roles(self) -> frozenset[Role]: ...
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class AudienceRule:
     roles: frozenset[Role] = frozenset()
     purposes: frozenset[Purpose] | None = None
 
-    def matches(self, viewer: Viewer, purpose: Purpose) -> bool:
+    def matches(self, viewer: Audience, purpose: Purpose) -> bool:
         if self.purposes is not None and purpose not in self.purposes:
             return False
         return (
@@ -52,7 +65,7 @@ class AudienceRule:
         )
 
 
-def any_matches(rules: Iterable[AudienceRule], viewer: Viewer, purpose: Purpose) -> bool:
+def any_matches(rules: Iterable[AudienceRule], viewer: Audience, purpose: Purpose) -> bool:
     return any(rule.matches(viewer, purpose) for rule in rules)
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from carerecord.client_record import ClientRecord
-from carerecord.policy import Decision, SharingState, ViewerRelationship, decide_many
+from carerecord.policy import Decision, SharingState, ViewerKey, ViewerRelationship, decide_many
 from carerecord.protocol import Protocol
-from carerecord.values import Labels, Viewer
+from carerecord.values import Labels
 from carerecord.vocab import Purpose
 
 CONTRIBUTION = "contribution"
@@ -178,14 +178,15 @@ def share(entry: EntryState, decision: Decision) -> SharedEntry:
 def curate(
     entries: Iterable[EntryState],
     *,
-    viewer: Viewer,
+    viewer: ViewerKey,
     purpose: Purpose,
     relationship: ViewerRelationship,
     state: SharingState,
     protocol: Protocol,
     now: datetime | None,
 ) -> list[SharedEntry]:
-    """The entries ``viewer`` may see, shown as the policy decides, in slice order.
+    """The entries a viewer (by the policy's key of them) may see, shown as the policy
+    decides, in slice order.
 
     Entries entered in error are never shown (they stay in the log).
     """

@@ -8,7 +8,9 @@ projection class (``audience_views.py``) loads working states and writes ``out``
 
 Entry content comes only from ``carerecord.slice.fold_entry``; inclusion only
 from ``carerecord.policy.decide`` at projection time (``now=None``), memoised on
-exactly the inputs the policy reads (``Context.allowed``). Entry text is written
+the policy's own keys (``Context.allowed``): the audience (viewer key, purpose,
+standing) and the policy's ``decision_key`` of the entry - its facts, whether its
+agency is the viewer's own, and the consent coverage. Entry text is written
 when an entry is recorded or amended and never read back here: working states
 loaded from the tables carry ``EntryState.text == ""``.
 
@@ -22,7 +24,17 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from carerecord.policy import SharingState, decide
+from carerecord.policy import (
+    ConsentTerm,
+    Coverage,
+    EntryFacts,
+    EntryKey,
+    consent_terms,
+    coverage,
+    decide,
+    entry_key,
+    own_agency,
+)
 from carerecord.protocol import Protocol
 from carerecord.slice import EntryState
 from carerecord.values import (
@@ -32,7 +44,7 @@ from carerecord.values import (
     Labels,
     Restriction,
 )
-from carerecord.vocab import ConsentDecisionKind, Sector
+from carerecord.vocab import Sector
 from projections.audiences import (
     AudienceKey,
     Staff,
@@ -43,9 +55,6 @@ SHARED, UPDATED, RECALLED = "entry_shared", "entry_updated", "entry_recalled"
 ALERT_RAISED, ALERT_RESOLVED = "alert_raised", "alert_resolved"
 BREAK_GLASS_GRANTED = "break_glass_granted"  # a notice to the care team (no reason text)
 MEMO_LIMIT = 2_000_000
-
-
-_NONE: frozenset[Any] = frozenset()
 
 
 class ClientWork:
@@ -66,7 +75,6 @@ class ClientWork:
         "referrals",
         "relationships",
         "restrictions",
-        "sharing_state",
         "shown_epoch",
         "shown_to",
         "sig",
@@ -97,20 +105,11 @@ class ClientWork:
         self.new = new
         self.state_dirty = new
         self.version_dirty = False
-        self.sharing_state: SharingState | None = None
         self.consent_id: int | None = None
         self.shown_to: dict[int, tuple[tuple[int, bool], ...]] = {}
         self.shown_epoch = 0
 
-    def sharing(self) -> SharingState:
-        if self.sharing_state is None:
-            self.sharing_state = SharingState(
-                tuple(self.consents.values()), tuple(self.restrictions.values())
-            )
-        return self.sharing_state
-
     def sharing_changed(self) -> None:
-        self.sharing_state = None
         self.consent_id = None
         self.shown_to = {}
 
@@ -187,11 +186,12 @@ class Context:
         self.protocol_dirty = False
         self.epoch = 1
         self._memo: dict[Hashable, bool] = {}
-        self._signatures: dict[Hashable, int] = {}
-        self._consent_sets: dict[Hashable, int] = {}
-        self._coverage: dict[tuple[int, int, str], int] = {}
-        self._groups: dict[tuple[str, int], int] = {}
-        self._group_parts: list[tuple[str, int]] = []
+        self._facts: dict[EntryFacts, int] = {}
+        self._consent_sets: dict[frozenset[ConsentTerm], int] = {}
+        self._consent_terms: list[frozenset[ConsentTerm]] = []
+        self._coverage: dict[tuple[int, int, str], Coverage] = {}
+        self._groups: dict[EntryKey, int] = {}
+        self._group_parts: list[tuple[EntryKey, int]] = []
 
     # --- audiences ---------------------------------------------------------------------
 
@@ -230,68 +230,38 @@ class Context:
         self._memo.clear()
 
     def signature(self, labels: Labels, work: ClientWork) -> int:
-        """The entry's decision signature: exactly what ``decide`` reads of an entry when
-        no time is given - its labels apart from author, heading and times, and the
-        ``hidden_from`` of the client's restrictions covering it - as a small number."""
-        covering = (
-            frozenset(
-                r.hidden_from
-                for r in work.restrictions.values()
-                if r.covers(labels.entry_id, labels.category)
-            )
-            if work.restrictions
-            else _NONE
-        )
-        rest = (
-            labels.sector,
-            labels.profession,
-            labels.category,
-            labels.sensitivity,
-            labels.lawful_basis,
-            labels.subject_access_exemption,
-            covering,
-        )
-        part = self._signatures.setdefault(rest, len(self._signatures))
-        key = (labels.agency_id, part)
+        """The entry's signature: the policy's key of it (``entry_key``: its agency and
+        facts, with the seals of the client's restrictions covering it) as a small number."""
+        key = entry_key(labels, work.restrictions.values())
         found = self._groups.get(key)
         if found is None:
+            facts = self._facts.setdefault(key.facts, len(self._facts))
             found = len(self._group_parts)
             self._groups[key] = found
-            self._group_parts.append(key)
+            self._group_parts.append((key, facts))
         return found
 
-    def allowed(self, audience: int, sig: int, labels: Labels, work: ClientWork) -> bool:
-        """The projection-time decision (``now=None``) for one audience and entry.
+    def allowed(self, audience: int, sig: int, work: ClientWork) -> bool:
+        """The projection-time decision (``now=None``) for one audience and the entries of
+        the client with signature ``sig``.
 
-        Memoised on exactly what ``decide`` reads when no time is given: the audience
-        (viewer and standing), the entry's signature (``labels`` is any entry of the
-        client with signature ``sig``) - of its agency only whether it is the viewer's
-        own -, whether a consent decision in force covering this category, audience
-        and purpose refuses or grants (all ``decide`` asks of the consents), and the
-        protocol (the memo is cleared when it changes). The property tests compare
-        the views with ``decide`` itself.
+        Memoised on the audience (viewer key, purpose, standing) and the policy's
+        ``decision_key`` of the entry: its facts (as a small number), whether its agency
+        is the viewer's own (``own_agency``) and the consent coverage (``coverage``);
+        the memo is cleared when the protocol changes. The property tests compare the
+        views with ``decide`` itself.
         """
         protocol = self.protocol
         if protocol is None:
             return False
         key = self.audience_keys[audience]
-        agency, part = self._group_parts[sig]
-        memo_key = (
-            audience,
-            part,
-            agency == key.agency_id,
-            self.coverage(work, audience, key, labels.category),
-        )
+        entry, facts = self._group_parts[sig]
+        consent = self.coverage(work, audience, key, entry.facts.category)
+        memo_key = (audience, facts, own_agency(key.viewer, entry), consent)
         found = self._memo.get(memo_key)
         if found is None:
             found = decide(
-                key.viewer(),
-                key.purpose_value,
-                labels,
-                work.sharing(),
-                key.relationship(),
-                protocol,
-                None,
+                key.viewer, key.purpose, entry, consent, key.relationship, protocol, None
             ).allowed
             if len(self._memo) >= MEMO_LIMIT:
                 self._memo.clear()
@@ -304,68 +274,65 @@ class Context:
         if self.protocol is None:
             return []
         key = self.audience_keys[audience]
-        own, memo, parts = key.agency_id, self._memo, self._group_parts
-        covered: dict[str, int] = {}
+        viewer, memo, parts = key.viewer, self._memo, self._group_parts
+        covered: dict[str, Coverage] = {}
         found: list[int] = []
-        for sig, members in work.groups.items():
-            agency, part = parts[sig]
-            labels = next(iter(members.values()))
-            category = labels.category
-            coverage = covered.get(category)
-            if coverage is None:
-                coverage = covered[category] = self.coverage(work, audience, key, category)
-            allowed = memo.get((audience, part, agency == own, coverage))
+        for sig in work.groups:
+            entry, facts = parts[sig]
+            category = entry.facts.category
+            consent = covered.get(category)
+            if consent is None:
+                consent = covered[category] = self.coverage(work, audience, key, category)
+            allowed = memo.get((audience, facts, own_agency(viewer, entry), consent))
             if allowed is None:
-                allowed = self.allowed(audience, sig, labels, work)
+                allowed = self.allowed(audience, sig, work)
             if allowed:
                 found.append(sig)
         return found
 
-    def coverage(self, work: ClientWork, audience: int, key: AudienceKey, category: str) -> int:
-        """2: a refusal covers (category, audience, purpose); 1: only a grant; 0: neither.
-
-        Shared by every client with the same consent decisions (by decision and scope)."""
+    def coverage(
+        self, work: ClientWork, audience: int, key: AudienceKey, category: str
+    ) -> Coverage:
+        """The policy's ``coverage`` of the client's consent decisions at projection time
+        (``consent_terms`` with no time) for ``category`` and the audience. Shared by
+        every client whose consent decisions have the same terms."""
         consents = work.consent_id
         if consents is None:
-            sig = frozenset((c.decision, c.scope) for c in work.consents.values())
-            consents = work.consent_id = self._consent_sets.setdefault(sig, len(self._consent_sets))
+            terms = frozenset(consent_terms(work.consents.values(), None))
+            consents = self._consent_sets.get(terms)
+            if consents is None:
+                consents = self._consent_sets[terms] = len(self._consent_terms)
+                self._consent_terms.append(terms)
+            work.consent_id = consents
         cache_key = (consents, audience, category)
         found = self._coverage.get(cache_key)
         if found is None:
-            viewer = key.viewer()
-            found = 0
-            for consent in work.consents.values():
-                if consent.scope.covers(
-                    category, viewer.agency_id, viewer.sector, viewer.profession, key.purpose_value
-                ):
-                    if consent.decision is ConsentDecisionKind.REFUSED:
-                        found = 2
-                        break
-                    found = 1
-            self._coverage[cache_key] = found
+            found = self._coverage[cache_key] = coverage(
+                self._consent_terms[consents], category, key.viewer, key.purpose
+            )
         return found
 
     def shown_to(
-        self, work: ClientWork, sig: int, labels: Labels, audiences: Iterable[int]
+        self, work: ClientWork, sig: int, audiences: Iterable[int]
     ) -> tuple[tuple[int, bool], ...]:
         """Of ``audiences`` (in order), those that may see entries with signature ``sig``,
         with whether each has a feed - ``allowed`` for many audiences at once."""
         keys = self.audience_keys
         memo = self._memo
-        agency, part = self._group_parts[sig]
-        category = labels.category
+        entry, facts = self._group_parts[sig]
+        category = entry.facts.category
         found: list[tuple[int, bool]] = []
         for audience in audiences:
             key = keys[audience]
             memo_key = (
                 audience,
-                part,
-                agency == key.agency_id,
+                facts,
+                own_agency(key.viewer, entry),
                 self.coverage(work, audience, key, category),
             )
             allowed = memo.get(memo_key)
             if allowed is None:
-                allowed = self.allowed(audience, sig, labels, work)
+                allowed = self.allowed(audience, sig, work)
             if allowed:
                 found.append((audience, key.in_feed))
         return tuple(found)

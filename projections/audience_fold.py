@@ -15,7 +15,7 @@ from carerecord.agency import Agency
 from carerecord.client_record import ClientRecord
 from carerecord.practitioner import Practitioner
 from carerecord.slice import ALERT, fold_entry
-from carerecord.values import CareRelationship, Labels
+from carerecord.values import CareRelationship
 from carerecord.vocab import RelationshipKind, Role, Sector
 from projections.audience_core import (
     ALERT_RAISED,
@@ -55,9 +55,7 @@ def _visible_now(
     return shown
 
 
-def _shown_to(
-    work: ClientWork, sig: int, labels: Labels, ctx: Context
-) -> tuple[tuple[int, bool], ...]:
+def _shown_to(work: ClientWork, sig: int, ctx: Context) -> tuple[tuple[int, bool], ...]:
     """The client's audiences that may see entries with signature ``sig`` (and whether
     each has a feed), cached until the client's sharing state, audiences or the
     protocol change."""
@@ -65,7 +63,7 @@ def _shown_to(
         work.shown_to, work.shown_epoch = {}, ctx.epoch
     found = work.shown_to.get(sig)
     if found is None:
-        found = work.shown_to[sig] = ctx.shown_to(work, sig, labels, sorted(work.audiences))
+        found = work.shown_to[sig] = ctx.shown_to(work, sig, sorted(work.audiences))
     return found
 
 
@@ -83,7 +81,7 @@ def new_entry(work: ClientWork, event: Any, position: int, ctx: Context, out: Ch
     out.new_entries[(client, entry_no)] = state
     kind = ALERT_RAISED if state.kind == ALERT else SHARED
     visible, views, feed, seqs = work.visible, out.views, out.feed, ctx.feed_seq
-    for audience, in_feed in _shown_to(work, sig, labels, ctx):
+    for audience, in_feed in _shown_to(work, sig, ctx):
         seen = visible.get(audience)
         if seen is None:
             seen = visible[audience] = set()
@@ -200,7 +198,7 @@ def referral_event(
     }
     for audience in work.audiences:
         key = ctx.audience_keys[audience]
-        if key.in_feed and key.agency_id in parties:
+        if key.in_feed and key.viewer.agency_id in parties:
             targets.add(audience)
     for audience in sorted(targets):
         ctx.emit(out, audience, position, work.no, kind, None, referral_id)
@@ -255,7 +253,7 @@ def _grants(work: ClientWork, event: Any, position: int, ctx: Context, out: Chan
     # Tell the care team (their direct-care feeds: practitioners and agency systems).
     for audience in sorted(work.audiences):
         key = ctx.audience_keys[audience]
-        if key.in_feed and key.standing == RelationshipKind.CARE.value:
+        if key.in_feed and key.standing is RelationshipKind.CARE:
             ctx.emit(out, audience, position, work.no, BREAK_GLASS_GRANTED, None, grant.grant_id)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 from carerecord import errors
 from carerecord.client_record import ClientRecord
 from carerecord.ids import ClientId
-from carerecord.policy import ViewerRelationship, decide
+from carerecord.policy import ViewerRelationship, decide_entry, viewer_key
 from carerecord.slice import EntryState, SharedEntry, share
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind
@@ -47,7 +47,8 @@ MAX_SCAN = 2000
 def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> FeedPage:
     now = repo.app.clock()
     protocol = repo.app.protocol()
-    key = audience_of(caller, Purpose.DIRECT_CARE, RelationshipKind.CARE)
+    viewer = viewer_key(caller)
+    key = audience_of(viewer, Purpose.DIRECT_CARE, RelationshipKind.CARE)
     audience = repo.audience.audience_id(key)
     if audience is None:
         return FeedPage(caller, key.text, (), after, False, protocol.version, now)
@@ -134,8 +135,8 @@ def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> F
             continue
         if entry.in_error or row.entry_no not in seen:
             continue
-        decision = decide(
-            caller,
+        decision = decide_entry(
+            viewer,
             Purpose.DIRECT_CARE,
             entry.labels,
             record.sharing_state(),

@@ -15,7 +15,7 @@ import orjson
 
 from carerecord import errors
 from carerecord.ids import ClientId, parse_client_id
-from carerecord.policy import decide
+from carerecord.policy import decide_entry, viewer_key
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ReferralStatus, RelationshipKind, ViewerKind
 from projections.audiences import audience_of
@@ -281,6 +281,7 @@ def concerns(
     protocol = repo.app.protocol()
     now = repo.app.clock()
     window = repo.settings.concern_window_days
+    viewer = viewer_key(caller)
     items = []
     for client_id, agencies, count, open_count, first_at, last_at in rows:
         try:
@@ -291,7 +292,7 @@ def concerns(
             continue  # the agency is no longer involved
         standing = record.standing_of(caller, now)
         state = record.sharing_state()
-        key = audience_of(caller, Purpose.SAFEGUARDING, standing.kind)
+        key = audience_of(viewer, Purpose.SAFEGUARDING, standing.kind)
         shown = []
         for entry_id, agency, _source, kind, severity, occurred, resolved in details.get(
             str(client_id), []
@@ -302,8 +303,8 @@ def concerns(
                 visible = (
                     entry is not None
                     and in_view
-                    and decide(
-                        caller, Purpose.SAFEGUARDING, entry.labels, state, standing, protocol, now
+                    and decide_entry(
+                        viewer, Purpose.SAFEGUARDING, entry.labels, state, standing, protocol, now
                     ).allowed
                 )
             shown.append(

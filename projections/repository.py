@@ -27,7 +27,7 @@ from carerecord import errors
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database
 from carerecord.ids import ClientId, parse_client_id, parse_entity_id, parse_team_id
-from carerecord.policy import ViewerRelationship, decide
+from carerecord.policy import ViewerRelationship, decide_entry, viewer_key
 from carerecord.protocol import Protocol
 from carerecord.slice import curate
 from carerecord.values import Viewer
@@ -182,11 +182,12 @@ class ReadRepository:
         now = self.app.clock()
         record, standing = self._standing(caller, client_id, now)
         protocol = self.app.protocol()
-        key = audience_of(caller, purpose, standing.kind)
+        viewer = viewer_key(caller)
+        key = audience_of(viewer, purpose, standing.kind)
         view = self._view(str(record.id), key, protocol.version, record.version)
         shown = curate(
             view.entries,
-            viewer=caller,
+            viewer=viewer,
             purpose=purpose,
             relationship=standing,
             state=record.sharing_state(),
@@ -268,14 +269,16 @@ class ReadRepository:
         entry_key = parse_entity_id(entry_id, field="entry_id")
         now = self.app.clock()
         record, standing = self._standing(caller, client_id, now)
-        key = audience_of(caller, purpose, standing.kind)
-        entry, in_view = self.audience.entry(str(record.id), entry_key, key)
+        viewer = viewer_key(caller)
+        entry, in_view = self.audience.entry(
+            str(record.id), entry_key, audience_of(viewer, purpose, standing.kind)
+        )
         basis = basis_of(standing)
         cid = ClientId(record.id)
         if entry is None:
             return Explanation(cid, entry_key, purpose, basis, False, False, None)
-        decision = decide(
-            caller,
+        decision = decide_entry(
+            viewer,
             purpose,
             entry.labels,
             record.sharing_state(),

@@ -8,7 +8,8 @@ usage figures - for auditors and information-governance officers only.
 | ``breakGlassReviewQueue`` | information-governance officers, their own agency's grants |
 | ``usageReport`` | information-governance officers and auditors (counts only) |
 
-Anyone else gets ``NOT_PERMITTED`` and no data. The auditors' own reads of client data
+Anyone else gets ``NOT_PERMITTED`` and no data: the services these resolvers call
+(``projections.governance``) check the roles. The auditors' own reads of client data
 are audited like any other (purpose ``audit``, basis ``audit``, actions ``audit.*``),
 one access record per client a response shows, before the response leaves; the
 figures carry no client data and write none.
@@ -29,17 +30,19 @@ from api.graphql.context import ApiContext, Ctx
 from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import Entry, PageInfo
 from carerecord import vocab
-from carerecord.audit.access_chain import find_access
-from carerecord.audit.reconstruct import TimeTravel, entry_json
-from carerecord.errors import CareRecordError, InvalidInput, NotPermitted
+from carerecord.audit.reconstruct import entry_json
+from carerecord.errors import InvalidInput
 from carerecord.ids import parse_client_id, parse_code, parse_entity_id
-from carerecord.policy import AUDIT_ROLES
-from carerecord.values import Viewer
-from carerecord.vocab import Role, ViewerKind
-from projections.audit_break_glass import BreakGlassGrantView, break_glass_reader
-from projections.audit_index import AccessQuery, IndexedAccess, access_index_reader
+from projections.audit_break_glass import BreakGlassGrantView
+from projections.audit_index import AccessQuery, IndexedAccess
 from projections.audit_settings import GovernanceSettings
-from projections.audit_usage import usage_report
+from projections.governance import (
+    access_index,
+    reconstruct_access,
+    record_as_of,
+    review_queue,
+    usage_figures,
+)
 from projections.results import BreakGlassNotice
 from projections.rows import ts
 
@@ -51,34 +54,9 @@ AUDIT = vocab.Purpose.AUDIT.value
 SETTINGS_KEY = "governance_settings"
 
 
-class AccessNotFound(CareRecordError):
-    code = "ACCESS_NOT_FOUND"
-    message = "No access record has this id."
-
-
 def governance_settings(context: ApiContext) -> GovernanceSettings:
     found = context.services.extras.get(SETTINGS_KEY)
     return found if isinstance(found, GovernanceSettings) else GovernanceSettings()
-
-
-def _practitioner_with(viewer: Viewer, roles: frozenset[Role], reason: str) -> Viewer:
-    if viewer.kind is not ViewerKind.PRACTITIONER or not (viewer.roles & roles):
-        raise NotPermitted(reason=reason)
-    return viewer
-
-
-def require_audit_role(viewer: Viewer) -> Viewer:
-    return _practitioner_with(viewer, AUDIT_ROLES, "audit_roles_only")
-
-
-def require_auditor(viewer: Viewer) -> Viewer:
-    return _practitioner_with(viewer, frozenset({Role.AUDITOR}), "auditors_only")
-
-
-def require_ig_officer(viewer: Viewer) -> Viewer:
-    return _practitioner_with(
-        viewer, frozenset({Role.IG_OFFICER}), "information_governance_officers_only"
-    )
 
 
 def audit_read(
@@ -469,10 +447,9 @@ class GovernanceQueries:
         after: str | None = None,
     ) -> AccessAuditPage:
         context = info.context
-        require_audit_role(context.viewer)
+        reader = access_index(context.services.databases.access, context.viewer)
         size = page_size(context, first)
         query = _query(filter or AccessAuditFilter())
-        reader = access_index_reader(context.services.databases.access)
         start = _index_cursor(open_cursor(context, INDEX_CURSOR, after))
         found = reader.page(query, after=start, limit=size + 1)
         page, more = found[:size], len(found) > size
@@ -494,24 +471,22 @@ class GovernanceQueries:
     )
     def reconstruct_access(self, info: Ctx, access_id: strawberry.ID) -> AccessReconstruction:
         context = info.context
-        require_auditor(context.viewer)
         services = context.services
-        found = find_access(services.databases.access, parse_entity_id(access_id, field="accessId"))
-        if found is None:
-            raise AccessNotFound()
-        result = TimeTravel(services.care_record).reconstruct(found.record)
+        result, intact = reconstruct_access(
+            services.care_record, services.databases.access, context.viewer, access_id
+        )
         audit_read(
             context,
             action=RECONSTRUCT,
             client_id=result.client_id,
-            shown=dict(result.to_json(show_text=True), record_intact=found.intact),
+            shown=dict(result.to_json(show_text=True), record_intact=intact),
             items=tuple((e.entry_id, e.version) for e in result.shown),
         )
         return AccessReconstruction(
             access_id=strawberry.ID(result.access_id),
             client_id=None if result.client_id is None else strawberry.ID(result.client_id),
             outcome=ReconstructionOutcome(result.outcome.value),
-            record_intact=found.intact,
+            record_intact=intact,
             recorded_hash=result.recorded_hash,
             reconstructed_hash=result.reconstructed_hash,
             differing_entry_ids=[strawberry.ID(e) for e in result.differing_entry_ids],
@@ -532,10 +507,7 @@ class GovernanceQueries:
     )
     def record_as_of(self, info: Ctx, client_id: strawberry.ID, at: datetime) -> RecordAsOfView:
         context = info.context
-        require_auditor(context.viewer)
-        if at.tzinfo is None:
-            raise InvalidInput(field="at", reason="timezone_required")
-        record = TimeTravel(context.services.care_record).record_as_of(client_id, at)
+        record = record_as_of(context.services.care_record, context.viewer, client_id, at)
         data = record.to_json(show_text=True)
         audit_read(
             context,
@@ -595,26 +567,22 @@ class GovernanceQueries:
         after: str | None = None,
     ) -> BreakGlassReviewPage:
         context = info.context
-        viewer = require_ig_officer(context.viewer)
-        assert viewer.agency_id is not None
         services = context.services
+        queue = review_queue(services.databases.views, services.databases.access, context.viewer)
         size = page_size(context, first)
         period = governance_settings(context).review_period
         now = context.now()
         start = open_cursor(context, QUEUE_CURSOR, after)
         if start is not None and not (isinstance(start, list) and len(start) == 2):
             raise InvalidInput(field="after", reason="invalid")
-        found = break_glass_reader(services.databases.views).queue(
-            viewer.agency_id,
+        found = queue.page(
             granted_before=now - period if overdue_only else None,
             after=None if start is None else (str(start[0]), str(start[1])),
             limit=size + 1,
         )
         page, more = found[:size], len(found) > size
         names = services.reads.directory.practitioners([g.practitioner_id for g in page])
-        reads = access_index_reader(services.databases.access).reads_under_grants(
-            [g.grant_id for g in page]
-        )
+        reads = queue.reads_under([g.grant_id for g in page])
         items = [_queue_item(g, names, reads, period, now) for g in page]
         by_client: dict[str, list[str]] = defaultdict(list)
         for grant in page:
@@ -642,11 +610,11 @@ class GovernanceQueries:
         to: datetime | None = None,
     ) -> UsageReportView:
         context = info.context
-        require_audit_role(context.viewer)
         services = context.services
-        report = usage_report(
+        report = usage_figures(
             services.databases.views,
             services.databases.access,
+            context.viewer,
             now=context.now(),
             since=from_,
             until=to,

@@ -39,7 +39,7 @@ from carerecord.audit.reconstruct import TimeTravel
 from carerecord.audit.replay import Moment, client_events
 from carerecord.client_record import labels_of
 from carerecord.ids import parse_client_id
-from carerecord.policy import decide, relationship_for
+from carerecord.policy import decide_many, relationship_for, viewer_key
 from carerecord.values import Labels
 from carerecord.vocab import Purpose, Role, ViewerKind
 
@@ -191,34 +191,24 @@ class ReadDetails:
         standing = relationship_for(
             viewer, str(cid), moment.relationships, moment.grants, access.at
         )
-        # Entries the policy cannot tell apart decide alike: decide each kind once. The
-        # policy reads an entry's labels except author, heading and times, and its id only
-        # for restrictions naming it.
-        named = {r.entry_id for r in state.restrictions if r.entry_id is not None}
-        memo: dict[tuple[object, ...], str | None] = {}
+        wanted = [
+            (entry_id, labels)
+            for entry_id, _ in access.items
+            if (labels := client.labels.get(entry_id)) is not None
+        ]
+        decisions = decide_many(
+            viewer_key(viewer),
+            purpose,
+            (labels for _, labels in wanted),
+            state,
+            standing,
+            adopted.protocol,
+            access.at,
+        )
         found: dict[str, str] = {}
-        for entry_id, _ in access.items:
-            labels = client.labels.get(entry_id)
-            if labels is None:
-                continue
-            key = (
-                labels.agency_id,
-                labels.sector,
-                labels.profession,
-                labels.category,
-                labels.sensitivity,
-                labels.lawful_basis,
-                labels.subject_access_exemption,
-                entry_id if entry_id in named else None,
-            )
-            if key not in memo:
-                decision = decide(
-                    viewer, purpose, labels, state, standing, adopted.protocol, access.at
-                )
-                memo[key] = decision.basis if decision.allowed else None
-            basis = memo[key]
-            if basis is not None:
-                found[entry_id] = basis
+        for (entry_id, _), decision in zip(wanted, decisions, strict=True):
+            if decision.allowed and decision.basis is not None:
+                found[entry_id] = decision.basis
         return found
 
     def _state_at(self, cid: UUID, client: _Client, version: int) -> Any:

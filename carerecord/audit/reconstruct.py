@@ -57,7 +57,7 @@ from carerecord.application import CareRecord
 from carerecord.audit.as_of import RecordAsOf, entry_json, sort_entries
 from carerecord.audit.replay import Moment, ProtocolHistory, client_events, replay
 from carerecord.ids import parse_client_id
-from carerecord.policy import CARE, SELF, ViewerRelationship, relationship_for
+from carerecord.policy import CARE, SELF, ViewerRelationship, relationship_for, viewer_key
 from carerecord.practitioner import Practitioner
 from carerecord.slice import EntryState, SharedEntry, curate, fold_entries, slice_hash
 from carerecord.values import Viewer
@@ -278,6 +278,7 @@ class TimeTravel:
         read_standing = relationship_for(
             viewer, client, at_read.relationships, at_read.grants, access.at
         )
+        key = viewer_key(viewer)
         view_protocol_version: int | None = None
         candidates: list[EntryState] = []
         if view_version > 0:  # 0: no view of the caller's audience existed yet
@@ -298,7 +299,7 @@ class TimeTravel:
                 shared.entry_id
                 for shared in curate(
                     entries,
-                    viewer=viewer,
+                    viewer=key,
                     purpose=purpose,
                     relationship=view_standing,
                     state=at_view.state,
@@ -309,7 +310,7 @@ class TimeTravel:
             candidates = [e for e in entries if e.labels.entry_id in in_view]
         shown = curate(
             candidates,
-            viewer=viewer,
+            viewer=key,
             purpose=purpose,
             relationship=read_standing,
             state=at_read.state,

@@ -17,6 +17,7 @@ import waiting
 
 from carerecord.application import CareRecord
 from carerecord.nhs import check_digit
+from carerecord.policy import viewer_key
 from carerecord.practitioner import Practitioner
 from carerecord.protocol import bundled_document
 from carerecord.slice import SharedEntry, curate, fold_entries
@@ -274,7 +275,7 @@ def expected_slice(
     entries = fold_entries(app.repository.event_store.get(UUID(client_id)))
     return curate(
         entries.values(),
-        viewer=viewer,
+        viewer=viewer_key(viewer),
         purpose=purpose,
         relationship=state.standing_of(viewer, now),
         state=state.sharing_state(),

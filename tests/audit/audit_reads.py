@@ -23,7 +23,7 @@ from carerecord import errors
 from carerecord.access_log import AccessRecord
 from carerecord.application import CareRecord
 from carerecord.client_record import ClientRecord
-from carerecord.policy import CARE, SELF, ViewerRelationship
+from carerecord.policy import CARE, SELF, ViewerRelationship, viewer_key
 from carerecord.protocol import Protocol
 from carerecord.slice import SharedEntry, curate, fold_entries, slice_hash
 from carerecord.values import Viewer
@@ -81,9 +81,10 @@ def serve_read(
         if standing.kind is RelationshipKind.BREAK_GLASS
         else CARE
     )
+    key = viewer_key(viewer)
     view = curate(
         entries,
-        viewer=viewer,
+        viewer=key,
         purpose=purpose,
         relationship=audience,
         state=then.sharing_state(),
@@ -93,7 +94,7 @@ def serve_read(
     in_view = {e.entry_id for e in view}
     shown = curate(
         [e for e in entries if e.labels.entry_id in in_view],
-        viewer=viewer,
+        viewer=key,
         purpose=purpose,
         relationship=standing,
         state=current.sharing_state(),

@@ -9,7 +9,13 @@ from uuid import UUID
 
 from carerecord.client_record import ClientRecord
 from carerecord.ids import ClientId
-from carerecord.policy import SharingState, ViewerRelationship
+from carerecord.policy import (
+    Decision,
+    SharingState,
+    ViewerRelationship,
+    decide_entry,
+    viewer_key,
+)
 from carerecord.protocol import AGENCY_SYSTEM, Protocol, bundled_document, parse_protocol
 from carerecord.values import (
     AudienceSelector,
@@ -96,6 +102,20 @@ def agency_system(agency: str, sector: Sector | None = None) -> Viewer:
 
 def the_client(client_id: str = CLIENT_ID) -> Viewer:
     return Viewer(kind=ViewerKind.CLIENT, client_id=client_id)
+
+
+def decided(
+    viewer: Viewer,
+    purpose: Purpose,
+    labels: Labels,
+    state: SharingState,
+    relationship: ViewerRelationship,
+    protocol: Protocol,
+    now: datetime | None,
+) -> Decision:
+    """The policy's decision on a case given as a viewer and an entry's labels, converted
+    to the policy's keys as the read path converts them."""
+    return decide_entry(viewer_key(viewer), purpose, labels, state, relationship, protocol, now)
 
 
 def heading_for(profession: str, category: str, version: int = 1) -> str | None:

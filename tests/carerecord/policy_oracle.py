@@ -1,7 +1,7 @@
 """An independent oracle for the sharing policy, written from the protocol document itself.
 
 It reads the raw protocol document (the YAML, not ``carerecord.protocol``'s parsed
-model) and the rule order documented in ``carerecord/policy.py``'s docstring. Unlike
+model) and the rule order documented in ``carerecord/policy/rules.py``'s docstring. Unlike
 the implementation (one function of nested checks), it is a rule table: every rule is
 evaluated on its own as a verdict (allow, deny or no opinion), and the decision is the
 first verdict in documented order. Rule names are the ids the implementation uses to

@@ -25,6 +25,7 @@ from policy_cases import (
     break_glass,
     consent,
     contributor_for,
+    decided,
     document,
     entry,
     granted,
@@ -38,7 +39,7 @@ from policy_cases import (
 )
 from policy_oracle import Case, Expected, Oracle
 
-from carerecord.policy import SharingState, ViewerRelationship, decide
+from carerecord.policy import SharingState, ViewerRelationship
 from carerecord.values import Labels, Restriction, Viewer
 from carerecord.vocab import (
     ConsentDecisionKind,
@@ -307,7 +308,7 @@ def test_the_golden_table_has_the_key_cases() -> None:
 @pytest.mark.parametrize("golden", GOLDEN, ids=lambda g: g.says)
 def test_the_policy_decides_each_golden_case_as_the_protocol_says(golden: Golden) -> None:
     case = case_of(golden)
-    decision = decide(
+    decision = decided(
         case.viewer,
         case.purpose,
         case.labels,
@@ -375,7 +376,7 @@ def sweep(
     count, mismatches = 0, []
     for label, case in cases:
         count += 1
-        got = decide(
+        got = decided(
             case.viewer, case.purpose, case.labels, case.state, case.relationship, rules, case.now
         )
         want: Expected = oracle.expect(case)

@@ -15,7 +15,7 @@ from gov_stack import GovStack
 from gov_world import GP, NURSE, POLICE, SECRET, SOCIAL_WORKER, care_team_client, note, register
 
 from carerecord.audit.reconstruct import Outcome, reconstruct
-from carerecord.policy import SELF
+from carerecord.policy import SELF, viewer_key
 from carerecord.slice import curate, fold_entries
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ViewerKind
@@ -41,7 +41,7 @@ def _expected(gov: GovStack, client: str) -> list[tuple[str, str]]:
     entries = fold_entries(gov.app.repository.event_store.get(UUID(client)))
     shown = curate(
         entries.values(),
-        viewer=me,
+        viewer=viewer_key(me),
         purpose=Purpose.SUBJECT_ACCESS,
         relationship=SELF,
         state=state.sharing_state(),

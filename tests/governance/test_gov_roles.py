@@ -5,12 +5,19 @@ client data are audited like any other read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from gov_stack import GovStack
 from gov_world import AUDITOR, GP, HEALTH_IG, LEAD, NURSE, SECRET, care_team_client
+
+from carerecord.errors import NotPermitted
+from carerecord.values import Viewer
+from carerecord.vocab import ViewerKind
+from projections import governance
+from projections.audit_index import AccessQuery
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 QUERIES: dict[str, str] = {
@@ -163,3 +170,54 @@ def test_reads_that_are_not_slices_are_not_replayed_and_feed_pages_are(
         "reason": "not_a_slice_read",
     }
     assert feed["reconstructAccess"] == {"outcome": "MATCH", "reason": None}
+
+
+def _viewer(gov: GovStack, caller: str, client: str) -> Viewer:
+    people = {
+        "practitioner": NURSE,
+        "safeguarding_lead": LEAD,
+        "ig_officer": HEALTH_IG,
+        "auditor": AUDITOR,
+    }
+    if caller in people:
+        return gov.app.resolve_actor(people[caller].caller)
+    if caller == "agency_system":
+        return gov.app.resolve_actor(
+            Viewer(kind=ViewerKind.AGENCY_SYSTEM, agency_id=NURSE.agency_id)
+        )
+    return Viewer(kind=ViewerKind.CLIENT, client_id=client)
+
+
+SERVICES: dict[str, Callable[[GovStack, Viewer, dict[str, Any]], object]] = {
+    "accessAudit": lambda gov, who, scene: governance.access_index(
+        gov.services.databases.access, who
+    ).page(AccessQuery(client_id=scene["client"])),
+    "reconstructAccess": lambda gov, who, scene: governance.reconstruct_access(
+        gov.app, gov.services.databases.access, who, scene["access"]
+    ),
+    "recordAsOf": lambda gov, who, scene: governance.record_as_of(
+        gov.app, who, scene["client"], gov.clock() + timedelta(seconds=1)
+    ),
+    "breakGlassReviewQueue": lambda gov, who, scene: governance.review_queue(
+        gov.services.databases.views, gov.services.databases.access, who
+    ).page(granted_before=None, after=None, limit=10),
+    "usageReport": lambda gov, who, scene: governance.usage_figures(
+        gov.services.databases.views, gov.services.databases.access, who, now=gov.clock()
+    ),
+}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+@pytest.mark.parametrize("caller", CALLERS)
+def test_each_governance_service_checks_its_roles_itself_whatever_the_entry_point(
+    gov: GovStack, scene: dict[str, Any], service: str, caller: str
+) -> None:
+    # Called directly, as another API (REST, FHIR) would: the same roles, the same code.
+    who = _viewer(gov, caller, scene["client"])
+    call = SERVICES[service]
+    if caller in ALLOWED[service]:
+        assert call(gov, who, scene) is not None
+        return
+    with pytest.raises(NotPermitted) as refused:
+        call(gov, who, scene)
+    assert refused.value.code == "NOT_PERMITTED"

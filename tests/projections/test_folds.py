@@ -3,6 +3,7 @@ folded, then these rows / this visibility / these feed items. No database involv
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -10,6 +11,7 @@ from uuid import uuid4
 from carerecord.agency import Agency
 from carerecord.client_record import ClientRecord
 from carerecord.ids import ClientId
+from carerecord.policy import viewer_key
 from carerecord.practitioner import Practitioner
 from carerecord.protocol import bundled_document, parse_protocol
 from carerecord.values import (
@@ -123,7 +125,11 @@ class Story:
         self.record.record_contribution(labels, "text", actor=who, now=self.now)
         return labels.entry_id
 
-    def consent(self, kind: ConsentDecisionKind = ConsentDecisionKind.GRANTED) -> str:
+    def consent(
+        self,
+        kind: ConsentDecisionKind = ConsentDecisionKind.GRANTED,
+        expires_at: datetime | None = None,
+    ) -> str:
         decision = ConsentDecision(
             str(uuid4()),
             kind,
@@ -133,6 +139,7 @@ class Story:
             "dr-a",
             "gp-1",
             self.tick(),
+            expires_at,
         )
         self.record.record_consent(decision, actor=GP, now=self.now)
         return decision.consent_id
@@ -194,7 +201,7 @@ def _enrolled(person: Viewer) -> Any:
 
 
 def care(viewer: Viewer, purpose: Purpose = Purpose.DIRECT_CARE) -> AudienceKey:
-    return audience_of(viewer, purpose, RelationshipKind.CARE)
+    return audience_of(viewer_key(viewer), purpose, RelationshipKind.CARE)
 
 
 # --- audience views --------------------------------------------------------------------
@@ -236,6 +243,31 @@ def test_consent_shares_then_its_withdrawal_recalls_from_that_moment() -> None:
     assert views.sees(care(SW)) == set()
     assert views.feed(recalled, care(SW)) == [("entry_recalled", entry_no)]
     assert views.sees(care(GP)) == {entry_no}  # the controller keeps it
+
+
+def test_a_refusal_that_lapses_keeps_nothing_out_of_a_view_a_lasting_refusal_did() -> None:
+    # Views decide with no time: a refusal with an expiry may have lapsed by any read
+    # (which re-decides with the real time), so it does not count there; a lasting one
+    # does. Both cover the same audience and entries, so the views' memo must tell them
+    # apart by what the policy reads of consents, not by their decision and scope.
+    story = Story()
+    story.relate(SW)
+    story.consent()  # granted, to everyone
+    story.note(GP, "physical_health")
+    views = Views([GP, SW])
+    views.fold(story.events())
+    (entry_no,) = views.sees(care(SW))
+
+    lasting = story.consent(ConsentDecisionKind.REFUSED)
+    views.fold(story.events())
+    assert views.sees(care(SW)) == set()
+    story.record.withdraw_consent(lasting, reason="No", actor=GP, now=story.now, at=story.tick())
+    views.fold(story.events())
+    assert views.sees(care(SW)) == {entry_no}
+
+    story.consent(ConsentDecisionKind.REFUSED, expires_at=story.now + timedelta(days=30))
+    views.fold(story.events())
+    assert views.sees(care(SW)) == {entry_no}
 
 
 def test_a_restriction_hides_an_entry_from_the_named_sector_only() -> None:
@@ -299,12 +331,35 @@ def test_relevant_audiences_are_the_involved_people_their_systems_and_the_client
         [rel], [], staff=staff, team_members={}, sectors={"sc-1": Sector.SOCIAL_CARE},
         protocol=protocol,
     )  # fmt: skip
-    assert {k.purpose for k in keys if k.viewer_kind == "practitioner"} == {
-        "direct_care", "safeguarding", "emergency",
+    assert {k.purpose for k in keys if k.viewer.kind is ViewerKind.PRACTITIONER} == {
+        Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY,
     }  # fmt: skip
     assert agency_system_audience("sc-1", Sector.SOCIAL_CARE) in keys
     assert CLIENT_AUDIENCE in keys
     assert AudienceKey.parse(care(SW).text) == care(SW)
+
+
+def test_an_audience_keeps_its_stored_text_form() -> None:
+    # The text is stored in the views' audience table: it must not change with the code.
+    lead = actor("sw-b", "sc-1", "social_worker", Sector.SOCIAL_CARE, teams=frozenset({"t"}))
+    lead = replace(lead, roles=frozenset({Role.SAFEGUARDING_LEAD, Role.PRACTITIONER}))
+    grantee = audience_of(viewer_key(lead), Purpose.SAFEGUARDING, RelationshipKind.BREAK_GLASS)
+    client = Viewer(kind=ViewerKind.CLIENT, client_id="c")
+    stored = {
+        grantee: "practitioner|sc-1|social_care|social_worker|practitioner,safeguarding_lead"
+        "|safeguarding|break_glass",
+        CLIENT_AUDIENCE: "client|||||subject_access|self",
+        audience_of(viewer_key(client), Purpose.SUBJECT_ACCESS, RelationshipKind.SELF): (
+            "client|||||subject_access|self"
+        ),
+        agency_system_audience("sc-1", Sector.SOCIAL_CARE): (
+            "agency_system|sc-1|social_care|agency_system||direct_care|care"
+        ),
+        agency_system_audience("x", None): "agency_system|x||agency_system||direct_care|care",
+    }
+    for key, text in stored.items():
+        assert key.text == text
+        assert AudienceKey.parse(text) == key
 
 
 # --- the simple read models -------------------------------------------------------------

@@ -35,7 +35,7 @@ from views_world import (
 )
 
 from carerecord import errors
-from carerecord.policy import decide
+from carerecord.policy import decide_entry, viewer_key
 from carerecord.protocol import bundled_document
 from carerecord.slice import curate, fold_entries
 from carerecord.values import Viewer
@@ -240,11 +240,12 @@ def check(world: World, story: Story, lagging: bool) -> None:
     entries = fold_entries(events).values()
     protocol = world.app.protocol()
     now = world.clock()
-    for viewer in callers(world, client):
-        standing = record.standing_of(viewer, now)
-        for purpose in purposes_for(viewer):
+    for caller in callers(world, client):
+        standing = record.standing_of(caller, now)
+        viewer = viewer_key(caller)
+        for purpose in purposes_for(caller):
             try:
-                read = world.reads.client_slice(viewer, client, purpose)
+                read = world.reads.client_slice(caller, client, purpose)
             except errors.ClientNotFound:
                 assert standing.kind is RelationshipKind.NONE, "a caller with standing was refused"
                 continue
@@ -268,7 +269,7 @@ def check(world: World, story: Story, lagging: bool) -> None:
             # after it leaves with the next projection, as the slice contract says).
             labels = {e.labels.entry_id: e.labels for e in entries}
             for shown in read.entries:
-                decision = decide(
+                decision = decide_entry(
                     viewer,
                     purpose,
                     labels[shown.entry_id],
@@ -277,11 +278,11 @@ def check(world: World, story: Story, lagging: bool) -> None:
                     protocol,
                     now,
                 )
-                assert decision.allowed, (viewer, purpose, "leak")
+                assert decision.allowed, (caller, purpose, "leak")
                 assert (shown.basis, shown.rule) == (decision.basis, decision.rule)
             if not lagging:
                 # No loss: everything allowed is returned, rendered exactly as the policy says.
-                assert list(read.entries) == allowed_now, (viewer, purpose, "loss")
+                assert list(read.entries) == allowed_now, (caller, purpose, "loss")
                 view = world.reads.audience.client_view(
                     client, audience_of(viewer, purpose, standing.kind)
                 )
@@ -296,7 +297,7 @@ def check(world: World, story: Story, lagging: bool) -> None:
                 )
                 assert {e.labels.entry_id for e in view.entries} == {
                     e.entry_id for e in at_projection
-                }, (viewer, purpose, "view differs from the policy at projection time")
+                }, (caller, purpose, "view differs from the policy at projection time")
 
 
 @settings(

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from views_world import GP, HOUSING, NURSE, SOCIAL_WORKER, World
 
+from carerecord.policy import viewer_key
 from carerecord.vocab import Purpose, RelationshipKind
 from projections.audience_reader import (
     AudienceViewReader,
@@ -158,7 +159,7 @@ def test_audience_view_contract(world: World) -> None:
     world.app.amend_contribution(world.caller(GP), client, second, text="three", reason="Fix")
     world.project()
     reader: AudienceViewReader = world.reads.audience
-    key = audience_of(world.caller(GP), Purpose.DIRECT_CARE, RelationshipKind.CARE)
+    key = audience_of(viewer_key(world.caller(GP)), Purpose.DIRECT_CARE, RelationshipKind.CARE)
 
     view = reader.client_view(client, key)
     assert view.view_version == world.app.load_client(client).version
@@ -171,7 +172,9 @@ def test_audience_view_contract(world: World) -> None:
     assert state is not None
     assert seen
     assert reader.entry(client, "7f3a1c52-9d4e-4b7a-8c1e-2f5d6a7b8c9d", key) == (None, False)
-    nobody = audience_of(world.caller(SOCIAL_WORKER), Purpose.DIRECT_CARE, RelationshipKind.CARE)
+    nobody = audience_of(
+        viewer_key(world.caller(SOCIAL_WORKER)), Purpose.DIRECT_CARE, RelationshipKind.CARE
+    )
     assert reader.client_view(client, nobody).entries == ()
     audience = reader.audience_id(key)
     assert audience is not None

@@ -16,6 +16,7 @@ from carerecord.application import CareRecord, CommandResult
 from carerecord.db import Databases
 from carerecord.migrate import migrate
 from carerecord.nhs import check_digit
+from carerecord.policy import viewer_key
 from carerecord.protocol import bundled_document
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
@@ -198,7 +199,7 @@ class World:
         entries = fold_entries(events)
         return curate(
             entries.values(),
-            viewer=viewer,
+            viewer=viewer_key(viewer),
             purpose=purpose,
             relationship=record.standing_of(viewer, now),
             state=record.sharing_state(),

@@ -1,17 +1,12 @@
-"""The sharing policy: one pure function that decides who may see what.
-
-``decide(viewer, purpose, labels, state, relationship, protocol, now)`` is used by
-the projections when they build curated views, by the read path when it re-checks
-the latest consent state, by the "why can I (not) see this?" explanation and by the
-auditors' reconstruction, so there is exactly one definition of who may see what.
-It does no I/O and never reads the clock.
+"""The sharing policy's decision: who may see an entry, by which rule and basis.
 
 The rules, in the order they are applied (the first that decides, wins):
 
 1. Subject access: only the client, for entries not withheld under an exemption
    the protocol names.
 2. Audit: only auditors and information-governance officers.
-3. The purpose of use must be open to the viewer (protocol ``purposes.who``).
+3. The purpose of use must be open to the viewer (protocol ``purposes.who``;
+   ``purpose_open``).
 4. A legitimate relationship is required: an active care relationship, or an
    unexpired break-glass grant for a break-glass purpose. No browsing.
 5. The purpose must reach the entry's category (e.g. the minimal crisis view).
@@ -35,47 +30,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from carerecord.policy.keys import (
+    Coverage,
+    EntryFacts,
+    EntryKey,
+    SharingState,
+    ViewerKey,
+    consent_coverage,
+    consent_terms,
+    coverage,
+    decision_key,
+    entry_key,
+    own_agency,
+)
+from carerecord.policy.standing import ViewerRelationship
 from carerecord.protocol import Protocol, any_matches
-from carerecord.values import (
-    BreakGlassGrant,
-    CareRelationship,
-    ConsentDecision,
-    Labels,
-    Restriction,
-    Viewer,
-)
-from carerecord.vocab import (
-    ConsentDecisionKind,
-    Purpose,
-    RelationshipKind,
-    Role,
-    Sensitivity,
-    ViewerKind,
-)
+from carerecord.values import Labels
+from carerecord.vocab import Purpose, RelationshipKind, Role, Sensitivity, ViewerKind
 
 AUDIT_ROLES = frozenset({Role.AUDITOR, Role.IG_OFFICER})
-
-
-@dataclass(frozen=True)
-class SharingState:
-    """The client's consent decisions and restrictions in force (withdrawn/lifted removed)."""
-
-    consents: tuple[ConsentDecision, ...] = ()
-    restrictions: tuple[Restriction, ...] = ()
-
-
-@dataclass(frozen=True)
-class ViewerRelationship:
-    """How the viewer stands towards the client at the time of the decision."""
-
-    kind: RelationshipKind
-    grant: BreakGlassGrant | None = None
-    relationship_id: str | None = None
-
-
-NO_RELATIONSHIP = ViewerRelationship(RelationshipKind.NONE)
-CARE = ViewerRelationship(RelationshipKind.CARE)
-SELF = ViewerRelationship(RelationshipKind.SELF)
 
 
 @dataclass(frozen=True)
@@ -88,6 +61,12 @@ class Decision:
     reason: str
     redactions: frozenset[str] = frozenset()
     protocol_version: int = 0
+
+
+def purpose_open(protocol: Protocol, viewer: ViewerKey, purpose: Purpose) -> bool:
+    """Whether the protocol opens ``purpose`` to the viewer (rule 3)."""
+    rule = protocol.purposes.get(purpose)
+    return rule is not None and any_matches(rule.who, viewer, purpose)
 
 
 def _deny(rule: str, reason: str, protocol: Protocol) -> Decision:
@@ -105,22 +84,24 @@ def _allow(
 
 
 def decide(
-    viewer: Viewer,
+    viewer: ViewerKey,
     purpose: Purpose,
-    labels: Labels,
-    state: SharingState,
+    entry: EntryKey,
+    consent: Coverage,
     relationship: ViewerRelationship,
     protocol: Protocol,
     now: datetime | None,
 ) -> Decision:
-    """Decide whether ``viewer`` may see the entry with ``labels`` for ``purpose`` at ``now``.
+    """Decide whether ``viewer`` may see ``entry`` for ``purpose`` at ``now``, given the
+    client's ``consent`` decisions as they cover it (``consent_coverage`` at ``now``).
 
     ``now=None`` is the projection-time decision: time limits (consent expiry,
     break-glass expiry) are not applied, which can only allow more than a decision
     at any real time; the read path always re-decides with the real time.
     """
+    facts = entry.facts
     if purpose is Purpose.SUBJECT_ACCESS:
-        return _subject_access(viewer, labels, relationship, protocol)
+        return _subject_access(viewer, facts, relationship, protocol)
     if viewer.kind is ViewerKind.CLIENT:
         return _deny(
             "purpose-not-permitted",
@@ -136,13 +117,13 @@ def decide(
             protocol,
         )
 
-    purpose_rule = protocol.purposes.get(purpose)
-    if purpose_rule is None or not any_matches(purpose_rule.who, viewer, purpose):
+    if not purpose_open(protocol, viewer, purpose):
         return _deny(
             "purpose-not-permitted",
             f"The protocol does not open the purpose '{purpose.value}' to your profession or role.",
             protocol,
         )
+    purpose_rule = protocol.purposes[purpose]
 
     if relationship.kind is RelationshipKind.BREAK_GLASS:
         grant = relationship.grant
@@ -161,49 +142,47 @@ def decide(
             protocol,
         )
 
-    if purpose_rule.categories is not None and labels.category not in purpose_rule.categories:
+    if purpose_rule.categories is not None and facts.category not in purpose_rule.categories:
         return _deny(
             "category-outside-purpose",
-            f"The purpose '{purpose.value}' does not reach the category '{labels.category}'.",
+            f"The purpose '{purpose.value}' does not reach the category '{facts.category}'.",
             protocol,
         )
 
-    own_agency = viewer.agency_id is not None and viewer.agency_id == labels.agency_id
-    own_profession = own_agency and viewer.profession == labels.profession
+    own = own_agency(viewer, entry)
+    own_profession = own and viewer.profession == facts.profession
 
-    if labels.sensitivity is Sensitivity.RESTRICTED:
-        if not own_agency or not (
-            own_profession or viewer.profession in protocol.restricted_audience(labels.category)
+    if facts.sensitivity is Sensitivity.RESTRICTED:
+        if not own or not (
+            own_profession or viewer.profession in protocol.restricted_audience(facts.category)
         ):
             return _deny(
                 "restricted-sensitivity",
                 "This entry is restricted to the contributing agency's named professions.",
                 protocol,
             )
-    elif labels.sensitivity is Sensitivity.SENSITIVE and not (
-        own_profession or any_matches(protocol.sensitive_audience(labels.category), viewer, purpose)
+    elif facts.sensitivity is Sensitivity.SENSITIVE and not (
+        own_profession or any_matches(protocol.sensitive_audience(facts.category), viewer, purpose)
     ):
         return _deny(
             "sensitive-audience",
-            f"Sensitive '{labels.category}' entries are shared only with the audiences "
+            f"Sensitive '{facts.category}' entries are shared only with the audiences "
             "the protocol names.",
             protocol,
         )
 
-    if not own_agency:
-        for restriction in state.restrictions:
-            if restriction.covers(labels.entry_id, labels.category) and (
-                restriction.hidden_from.matches(viewer.agency_id, viewer.sector, viewer.profession)
-            ):
+    if not own:
+        for seal in facts.seals:
+            if seal.hidden_from.matches(viewer.agency_id, viewer.sector, viewer.profession):
                 return _deny(
                     "restricted-by-request",
                     "This entry is sealed from your audience at the request of the "
-                    f"{restriction.requested_by.value}.",
+                    f"{seal.requested_by.value}.",
                     protocol,
                 )
 
     redactions = _redactions(viewer, purpose, protocol)
-    if own_agency:
+    if own:
         return _allow(
             "own-agency",
             "controller",
@@ -211,17 +190,8 @@ def decide(
             protocol,
         )
 
-    exceptions = _exceptions(viewer, purpose, labels, relationship, protocol)
-    covering = [
-        c
-        for c in state.consents
-        if _counts(c, now)
-        and c.scope.covers(
-            labels.category, viewer.agency_id, viewer.sector, viewer.profession, purpose
-        )
-    ]
-    refused = any(c.decision is ConsentDecisionKind.REFUSED for c in covering)
-    if refused:
+    exceptions = _exceptions(viewer, purpose, facts, relationship, protocol)
+    if consent is Coverage.REFUSED:
         overriding = next((e for e in exceptions if e[2]), None)
         if overriding is not None:
             rule, basis, _ = overriding
@@ -247,7 +217,7 @@ def decide(
             protocol,
             redactions,
         )
-    if any(c.decision is ConsentDecisionKind.GRANTED for c in covering):
+    if consent is Coverage.GRANTED:
         return _allow(
             "consent",
             "consent",
@@ -259,7 +229,7 @@ def decide(
         if (
             purpose in implied.purposes
             and viewer.sector in implied.sectors
-            and labels.sector in implied.sectors
+            and facts.sector in implied.sectors
         ):
             return _allow(
                 "implied-consent",
@@ -275,28 +245,23 @@ def decide(
     )
 
 
-def decision_key(labels: Labels, state: SharingState) -> tuple[object, ...]:
-    """Exactly what ``decide`` reads of an entry: its labels apart from id, author, heading
-    and time, plus which of the client's restrictions cover it. Two entries with the same
-    key get the same decision for the same viewer, purpose, state, standing, protocol and
-    time (a test holds ``decide`` to this)."""
-    covering = tuple(
-        i for i, r in enumerate(state.restrictions) if r.covers(labels.entry_id, labels.category)
-    )
-    return (
-        labels.agency_id,
-        labels.sector,
-        labels.profession,
-        labels.category,
-        labels.sensitivity,
-        labels.lawful_basis,
-        labels.subject_access_exemption,
-        covering,
-    )
+def decide_entry(
+    viewer: ViewerKey,
+    purpose: Purpose,
+    labels: Labels,
+    state: SharingState,
+    relationship: ViewerRelationship,
+    protocol: Protocol,
+    now: datetime | None,
+) -> Decision:
+    """``decide`` for one entry, from its labels and the client's sharing state."""
+    entry = entry_key(labels, state.restrictions)
+    consent = consent_coverage(state, entry, viewer, purpose, now)
+    return decide(viewer, purpose, entry, consent, relationship, protocol, now)
 
 
 def decide_many(
-    viewer: Viewer,
+    viewer: ViewerKey,
     purpose: Purpose,
     labels: Iterable[Labels],
     state: SharingState,
@@ -304,36 +269,37 @@ def decide_many(
     protocol: Protocol,
     now: datetime | None,
 ) -> list[Decision]:
-    """``decide`` for many entries of one client at once (a read of a whole slice): each
-    distinct ``decision_key`` is decided once. The same answers as deciding one by one."""
-    memo: dict[tuple[object, ...], Decision] = {}
+    """``decide_entry`` for many entries of one client at once (a read of a whole slice):
+    each distinct ``decision_key`` is decided once. The same answers as one by one."""
+    terms = consent_terms(state.consents, now)
+    restrictions = state.restrictions
+    covered: dict[str, Coverage] = {}
+    memo: dict[tuple[EntryFacts, bool, Coverage], Decision] = {}
+    # For one viewer and state an entry key determines its decision key: entries with
+    # the same key (most of a slice) skip deriving it.
+    by_entry: dict[EntryKey, Decision] = {}
     found = []
-    for entry in labels:
-        key = decision_key(entry, state)
-        decision = memo.get(key)
+    for entry_labels in labels:
+        entry = entry_key(entry_labels, restrictions)
+        decision = by_entry.get(entry)
         if decision is None:
-            decision = memo[key] = decide(
-                viewer, purpose, entry, state, relationship, protocol, now
-            )
+            category = entry.facts.category
+            consent = covered.get(category)
+            if consent is None:
+                consent = covered[category] = coverage(terms, category, viewer, purpose)
+            key = decision_key(viewer, entry, consent)
+            decision = memo.get(key)
+            if decision is None:
+                decision = memo[key] = decide(
+                    viewer, purpose, entry, consent, relationship, protocol, now
+                )
+            by_entry[entry] = decision
         found.append(decision)
     return found
 
 
-def _counts(consent: ConsentDecision, now: datetime | None) -> bool:
-    """Whether a consent decision counts for this decision.
-
-    At projection time (``now=None``) only time limits that could narrow access are
-    lifted: a grant counts however old, but a refusal that lapses does not, since it may
-    have lapsed by the time of any read (which re-decides with the real time). Counting
-    it would keep the entry out of the view for ever after the refusal expired.
-    """
-    if now is not None:
-        return consent.in_force_at(now)
-    return consent.decision is ConsentDecisionKind.GRANTED or consent.expires_at is None
-
-
 def _subject_access(
-    viewer: Viewer, labels: Labels, relationship: ViewerRelationship, protocol: Protocol
+    viewer: ViewerKey, facts: EntryFacts, relationship: ViewerRelationship, protocol: Protocol
 ) -> Decision:
     if viewer.kind is not ViewerKind.CLIENT or relationship.kind is not RelationshipKind.SELF:
         return _deny(
@@ -341,7 +307,7 @@ def _subject_access(
             "Subject access is only for the client or their authorised representative.",
             protocol,
         )
-    exemption = labels.subject_access_exemption
+    exemption = facts.subject_access_exemption
     if exemption is not None:
         title = protocol.subject_access_exemptions.get(exemption, exemption)
         return _deny(
@@ -353,59 +319,25 @@ def _subject_access(
 
 
 def _exceptions(
-    viewer: Viewer,
+    viewer: ViewerKey,
     purpose: Purpose,
-    labels: Labels,
+    facts: EntryFacts,
     relationship: ViewerRelationship,
     protocol: Protocol,
 ) -> list[tuple[str, str, bool]]:
     """Bases for sharing without consent: (rule, basis, overrides_refusal), in preference order."""
     found = []
-    rule = protocol.lawful_bases.get(labels.lawful_basis)
+    rule = protocol.lawful_bases.get(facts.lawful_basis)
     if rule is not None and purpose in rule.purposes and any_matches(rule.who, viewer, purpose):
-        found.append(("lawful-basis", labels.lawful_basis.value, rule.overrides_refusal))
+        found.append(("lawful-basis", facts.lawful_basis.value, rule.overrides_refusal))
     if relationship.kind is RelationshipKind.BREAK_GLASS:
         found.append(("break-glass", "break_glass", protocol.break_glass.overrides_refusal))
     return found
 
 
-def _redactions(viewer: Viewer, purpose: Purpose, protocol: Protocol) -> frozenset[str]:
+def _redactions(viewer: ViewerKey, purpose: Purpose, protocol: Protocol) -> frozenset[str]:
     fields: frozenset[str] = frozenset()
     for rule in protocol.redactions:
         if any_matches(rule.who, viewer, purpose):
             fields |= rule.fields
     return fields
-
-
-# --- relationships --------------------------------------------------------------------
-
-
-def relationship_for(
-    viewer: Viewer,
-    client_id: str,
-    relationships: Iterable[CareRelationship],
-    grants: Iterable[BreakGlassGrant],
-    now: datetime,
-) -> ViewerRelationship:
-    """How ``viewer`` stands towards the client, from the client's active relationships.
-
-    A practitioner has a care relationship if one names them, or names a team they
-    belong to in their agency; an agency system if any active relationship is with
-    its agency. Otherwise an unexpired break-glass grant gives break-glass standing.
-    """
-    if viewer.kind is ViewerKind.CLIENT:
-        return SELF if viewer.client_id == client_id else NO_RELATIONSHIP
-    for rel in relationships:
-        if rel.agency_id != viewer.agency_id:
-            continue
-        if viewer.kind is ViewerKind.AGENCY_SYSTEM:
-            return ViewerRelationship(RelationshipKind.CARE, relationship_id=rel.relationship_id)
-        if (rel.practitioner_id is not None and rel.practitioner_id == viewer.practitioner_id) or (
-            rel.team_id is not None and rel.team_id in viewer.teams
-        ):
-            return ViewerRelationship(RelationshipKind.CARE, relationship_id=rel.relationship_id)
-    if viewer.kind is ViewerKind.PRACTITIONER:
-        for grant in grants:
-            if grant.practitioner_id == viewer.practitioner_id and grant.active_at(now):
-                return ViewerRelationship(RelationshipKind.BREAK_GLASS, grant=grant)
-    return NO_RELATIONSHIP
