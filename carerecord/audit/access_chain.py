@@ -9,7 +9,6 @@ the hashed record: editing a column to hide who looked is tampering too.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from carerecord.audit.chains import (
     Pin,
     as_bytes,
 )
+from carerecord.audit.walk import ChainLog, Link, Walker, walk_chain
 from carerecord.chain import GENESIS, link_hash
 from carerecord.db import Database
 
@@ -78,109 +78,67 @@ def _rows(db: Database, after: int, upto: int, page: int) -> Iterator[tuple[Any,
         after = end
 
 
-class _Walk:
-    def __init__(self, db: Database, anchor: Anchor | None) -> None:
+class _AccessLog(ChainLog):
+    """The access log: one table, its indexed columns copies of the hashed record."""
+
+    log = ACCESS
+
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.start = 0 if anchor is None else anchor.position
-        self.last_position = self.start
-        self.last_hash = GENESIS if anchor is None else anchor.hash
-        self.before_last_hash: bytes | None = None
-        self.last_client: str | None = None
-        self.last_seq: int | None = None
-        self.records = 0
 
-    def broken(
-        self, kind: BreakKind, position: int, client: str | None, seq: int | None, detail: str
-    ) -> ChainBreak:
-        return ChainBreak(ACCESS, kind, position, client, seq, detail, self.last_position)
+    def name(self, stream: str | None, version: int) -> str:
+        return f"client record number {version}"
 
-    def check(self, row: tuple[Any, ...]) -> tuple[bytes, ChainBreak | None]:
+    def head(self) -> int:
+        return access_head(self.db)[0]
+
+    def links(self, walk: Walker, upto: int, page: int) -> Iterator[Link | ChainBreak]:
+        for row in _rows(self.db, walk.last_position, upto, page):
+            yield self._link(walk, row)
+
+    def _link(self, walk: Walker, row: tuple[Any, ...]) -> Link | ChainBreak:
         n = int(row[0])
         client = None if row[1] is None else str(row[1])
         seq = int(row[2])
-        if n != self.last_position + 1:
-            return b"", self.broken(
+        if n != walk.last_position + 1:
+            return walk.broken(
                 BreakKind.RECORD_MISSING,
-                self.last_position + 1,
+                walk.last_position + 1,
                 None,
                 None,
-                f"positions {self.last_position + 1} to {n - 1} are missing "
+                f"positions {walk.last_position + 1} to {n - 1} are missing "
                 "(access log positions are contiguous)",
             )
         record = as_bytes(row[3])
-        stream_prev = as_bytes(row[4])
-        prev_hash = as_bytes(row[5])
-        if prev_hash != self.last_hash:
-            return b"", self._broken_global_link(n, client, seq, prev_hash)
-        current = link_hash(prev_hash, stream_prev, access_digest(n, client, seq, record))
-        if current != as_bytes(row[6]):
-            if self._skipped_by_next(n):
-                return b"", self._inserted(n, client, seq)
-            return b"", self._altered(n, client, seq, record)
-        problem = self._copies_agree(n, client, seq, record, row)
-        if problem is None:
-            problem = self._client_link(n, client, seq, stream_prev, row[_PRED], row[_PRED + 1])
-            if problem is not None and self._skipped_by_next(n):
-                return b"", self._inserted(n, client, seq)
-        if problem is not None:
-            return b"", problem
-        self.before_last_hash = self.last_hash
-        self.last_hash = current
-        self.last_position = n
-        self.last_client = client
-        self.last_seq = seq
-        self.records += 1
-        return current, None
-
-    def _skipped_by_next(self, n: int) -> bool:
-        """Does the chain run past position ``n`` (the next record links to the one before)?"""
-        with self.db.snapshot() as tx:
-            nxt = tx.fetchone(f"SELECT prev_hash FROM {ACCESS_TABLE} WHERE position = ?", (n + 1,))
-        return nxt is not None and as_bytes(nxt[0]) == self.last_hash
-
-    def _inserted(self, n: int, client: str | None, seq: int) -> ChainBreak:
-        return self.broken(
-            BreakKind.RECORD_INSERTED,
-            n,
-            client,
-            seq,
-            f"an access record is stored at position {n} that the chain never contained: "
-            "the next record links past it",
-        )
-
-    def _copies_agree(
-        self, n: int, client: str | None, seq: int, record: bytes, row: tuple[Any, ...]
-    ) -> ChainBreak | None:
-        data = orjson.loads(record)
-        if data.get("client_id") != client:
-            return self.broken(
-                BreakKind.CONTENT_ALTERED,
-                n,
-                client,
-                seq,
-                f"the client id column at position {n} differs from the hashed record",
-            )
-        for offset, column in enumerate(_COLUMNS):
-            if row[_COPIES + offset] != data.get(column):
-                return self.broken(
+        prev_hash, stream_prev = as_bytes(row[5]), as_bytes(row[4])
+        computed = link_hash(prev_hash, stream_prev, access_digest(n, client, seq, record))
+        stored = as_bytes(row[6])
+        if prev_hash == walk.last_hash and computed == stored:
+            copy = _copy_differing(record, client, row)
+            if copy is not None:
+                return walk.broken(
                     BreakKind.CONTENT_ALTERED,
                     n,
                     client,
                     seq,
-                    f"the {column} column at position {n} differs from the hashed record",
+                    f"the {copy} column at position {n} differs from the hashed record",
                 )
-        return None
+        return Link(
+            position=n,
+            stream=client,
+            version=seq,
+            prev_hash=prev_hash,
+            stream_prev=stream_prev,
+            stored=stored,
+            computed=computed,
+            predecessor=self._predecessor(client, seq, row[_PRED], row[_PRED + 1]),
+            content=record,
+        )
 
-    def _client_link(
-        self, n: int, client: str | None, seq: int, stream_prev: bytes, pred_pos: Any, pred: Any
-    ) -> ChainBreak | None:
-        if seq == 1:
-            if stream_prev != GENESIS:
-                return self.broken(
-                    BreakKind.OUT_OF_ORDER, n, client, seq, "a client's first record has a link"
-                )
-            return None
-        if client is None:
+    def _predecessor(
+        self, client: str | None, seq: int, position: Any, hash_: Any
+    ) -> tuple[int, bytes] | None:
+        if client is None and seq > 1:
             # Records about no client (lookups) join on NULL, which SQL never matches.
             with self.db.snapshot() as tx:
                 found = tx.fetchone(
@@ -188,67 +146,34 @@ class _Walk:
                     "WHERE client_id IS NULL AND client_seq = ?",
                     (seq - 1,),
                 )
-            pred_pos, pred = (None, None) if found is None else found
-        if pred_pos is None:
-            return self.broken(
-                BreakKind.RECORD_MISSING,
-                n,
-                client,
-                seq - 1,
-                f"the client's record number {seq - 1} (before position {n}) is missing",
-            )
-        if int(pred_pos) >= n or as_bytes(pred) != stream_prev:
-            return self.broken(
-                BreakKind.OUT_OF_ORDER,
-                n,
-                client,
-                seq,
-                f"the client's record number {seq} (position {n}) does not follow number "
-                f"{seq - 1} (position {int(pred_pos)})",
-            )
-        return None
+            position, hash_ = (None, None) if found is None else found
+        return None if position is None else (int(position), as_bytes(hash_))
 
-    def _broken_global_link(
-        self, n: int, client: str | None, seq: int, prev_hash: bytes
-    ) -> ChainBreak:
-        if self.before_last_hash is not None and prev_hash == self.before_last_hash:
-            return ChainBreak(
-                ACCESS,
-                BreakKind.RECORD_INSERTED,
-                self.last_position,
-                self.last_client,
-                self.last_seq,
-                f"the record at position {self.last_position} was inserted: the next record "
-                f"(position {n}) links past it",
-                self.last_position - 1,
-            )
+    def next_prev_hash(self, position: int) -> bytes | None:
         with self.db.snapshot() as tx:
-            elsewhere = tx.fetchone(
-                f"SELECT position FROM {ACCESS_TABLE} WHERE hash = ?", (prev_hash,)
+            row = tx.fetchone(
+                f"SELECT prev_hash FROM {ACCESS_TABLE} WHERE position = ?", (position + 1,)
             )
-        if elsewhere is not None:
-            return self.broken(
-                BreakKind.OUT_OF_ORDER,
-                n,
-                client,
-                seq,
-                f"position {n} links back to position {int(elsewhere[0])}, not to the record "
-                f"before it (position {self.last_position})",
-            )
-        return self.broken(
-            BreakKind.RECORD_MISSING,
-            n,
-            client,
-            seq,
-            f"a record was removed before position {n} and the positions after it renumbered: "
-            f"position {n} links to a record no longer in the log",
-        )
+        return None if row is None else as_bytes(row[0])
 
-    def _altered(self, n: int, client: str | None, seq: int, record: bytes) -> ChainBreak:
+    def position_of(self, hash_: bytes) -> int | None:
+        with self.db.snapshot() as tx:
+            row = tx.fetchone(f"SELECT position FROM {ACCESS_TABLE} WHERE hash = ?", (hash_,))
+        return None if row is None else int(row[0])
+
+    def successor_of(self, hash_: bytes) -> tuple[str | None, int] | None:
+        with self.db.snapshot() as tx:
+            row = tx.fetchone(
+                f"SELECT client_id, client_seq FROM {ACCESS_TABLE} WHERE stream_prev_hash = ?",
+                (hash_,),
+            )
+        return None if row is None else (None if row[0] is None else str(row[0]), int(row[1]))
+
+    def placed_elsewhere(self, link: Link) -> tuple[int, int] | None:
         try:
-            owner = orjson.loads(record).get("client_id")
+            owner = orjson.loads(link.content).get("client_id")
         except orjson.JSONDecodeError:
-            owner = client
+            owner = link.stream
         where = "client_id IS NULL" if owner is None else "client_id = ?"
         with self.db.snapshot() as tx:
             rows = tx.fetchall(
@@ -258,25 +183,23 @@ class _Walk:
             )
         for row in rows:
             position, other = int(row[0]), int(row[1])
-            if position == n:
+            if position == link.position:
                 continue
-            digest = access_digest(position, owner, other, record)
+            digest = access_digest(position, owner, other, link.content)
             if link_hash(as_bytes(row[3]), as_bytes(row[2]), digest) == as_bytes(row[4]):
-                return self.broken(
-                    BreakKind.OUT_OF_ORDER,
-                    n,
-                    client,
-                    seq,
-                    f"position {n} holds the record the chain placed at position {position}",
-                )
-        return self.broken(
-            BreakKind.CONTENT_ALTERED,
-            n,
-            client,
-            seq,
-            f"the access record at position {n} does not hash to its chain hash: "
-            "its content was altered",
-        )
+                return position, other
+        return None
+
+
+def _copy_differing(record: bytes, client: str | None, row: tuple[Any, ...]) -> str | None:
+    """The first indexed column whose value differs from the hashed record, if any."""
+    data = orjson.loads(record)
+    if data.get("client_id") != client:
+        return "client id"
+    for offset, column in enumerate(_COLUMNS):
+        if row[_COPIES + offset] != data.get(column):
+            return column
+    return None
 
 
 def check_access_chain(
@@ -288,53 +211,7 @@ def check_access_chain(
     page: int = DEFAULT_PAGE,
 ) -> ChainCheck:
     """Walk the access log from the genesis (or ``anchor``) to ``upto`` (default: its end)."""
-    started = time.perf_counter()
-    walk = _Walk(db, anchor)
-    upper = access_head(db)[0] if upto is None else upto
-    pending = sorted((p for p in pins if p.position > walk.start), key=lambda p: p.position)
-    pin_index = 0
-    pins_checked = 0
-    first_break: ChainBreak | None = None
-    for row in _rows(db, walk.start, upper, page):
-        current, first_break = walk.check(row)
-        if first_break is not None:
-            break
-        while pin_index < len(pending) and pending[pin_index].position == walk.last_position:
-            pin = pending[pin_index]
-            pin_index += 1
-            pins_checked += 1
-            if pin.hash != current:
-                first_break = walk.broken(
-                    BreakKind.CHECKPOINT_MISMATCH,
-                    walk.last_position,
-                    walk.last_client,
-                    walk.last_seq,
-                    f"the recomputed chain at position {walk.last_position} differs from the "
-                    f"head signed in checkpoint {pin.label}: the log up to there was rewritten",
-                )
-                break
-        if first_break is not None:
-            break
-    if first_break is None and pin_index < len(pending):
-        pin = pending[pin_index]
-        first_break = walk.broken(
-            BreakKind.RECORD_MISSING,
-            walk.last_position + 1,
-            None,
-            None,
-            f"the log ends at position {walk.last_position} but checkpoint {pin.label} was "
-            f"signed at position {pin.position}: records were removed from the end",
-        )
-    return ChainCheck(
-        log=ACCESS,
-        records=walk.records,
-        first_position=walk.start,
-        head_position=walk.last_position,
-        head_hash=walk.last_hash,
-        pins_checked=pins_checked,
-        first_break=first_break,
-        seconds=time.perf_counter() - started,
-    )
+    return walk_chain(_AccessLog(db), pins=pins, anchor=anchor, upto=upto, page=page)
 
 
 @dataclass(frozen=True)

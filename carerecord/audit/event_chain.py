@@ -22,7 +22,6 @@ once, on the first failure.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,6 +38,7 @@ from carerecord.audit.chains import (
     stream_str,
     stream_uuid,
 )
+from carerecord.audit.walk import ChainLog, Link, Walker, walk_chain
 from carerecord.chain import GENESIS, link_hash, record_digest
 from carerecord.db import Database
 
@@ -135,41 +135,45 @@ def _merged(
                 c = next(chain, None)
 
 
-class _Walk:
-    """The state of one walk along the event chain."""
+class _EventLog(ChainLog):
+    """The event log: the stored events and their chain table, side by side."""
 
-    def __init__(self, db: Database, tables: EventTables, anchor: Anchor | None) -> None:
+    log = EVENTS
+
+    def __init__(self, db: Database, tables: EventTables) -> None:
         self.db = db
         self.tables = tables
-        self.start = 0 if anchor is None else anchor.position
-        self.last_position = self.start
-        self.last_hash = GENESIS if anchor is None else anchor.hash
-        self.last_stream: str | None = None
-        self.last_version: int | None = None
-        self.before_last_hash: bytes | None = None
-        self.before_last_position: int | None = None
-        self.records = 0
 
-    def broken(
-        self,
-        kind: BreakKind,
-        position: int,
-        stream: str | None,
-        version: int | None,
-        detail: str,
-    ) -> ChainBreak:
-        return ChainBreak(EVENTS, kind, position, stream, version, detail, self.last_position)
+    def name(self, stream: str | None, version: int) -> str:
+        return f"stream {stream} version {version}"
 
-    def check(
-        self, n: int, e: EventRow | None, c: ChainRow | None
-    ) -> tuple[bytes, ChainBreak | None]:
+    def head(self) -> int:
+        return _upper_bound(self.db, self.tables)
+
+    def links(self, walk: Walker, upto: int, page: int) -> Iterator[Link | ChainBreak]:
+        for n, e, c in _merged(_pages(self.db, self.tables, walk.last_position, upto, page)):
+            yield self._link(walk, n, e, c)
+
+    def _link(
+        self, walk: Walker, n: int, e: EventRow | None, c: ChainRow | None
+    ) -> Link | ChainBreak:
         if c is None:
             assert e is not None
-            return b"", self._without_chain_row(n, e)
+            stream, version = stream_str(e[1]), int(e[2])
+            if walk.skipped_by_next(n, at_end=True):
+                return walk.inserted(n, stream, version)
+            return walk.broken(
+                BreakKind.CHAIN_ROW_MISSING,
+                n,
+                stream,
+                version,
+                f"the chain record of position {n} (stream {stream} version {version}) "
+                "has been removed",
+            )
         stream = str(c[1])
         version = int(c[2])
         if e is None:
-            return b"", self.broken(
+            return walk.broken(
                 BreakKind.RECORD_MISSING,
                 n,
                 stream,
@@ -182,17 +186,16 @@ class _Walk:
         try:
             stream_id = stream_uuid(e[1])
         except ValueError:
-            return b"", self.broken(
+            return walk.broken(
                 BreakKind.CONTENT_ALTERED,
                 n,
                 stream,
                 version,
                 f"the event stored at position {n} has a stream id that is not an id",
             )
-        event_stream = str(stream_id)
-        event_version = int(e[2])
+        event_stream, event_version = str(stream_id), int(e[2])
         if (event_stream, event_version) != (stream, version):
-            return b"", self.broken(
+            return walk.broken(
                 BreakKind.OUT_OF_ORDER,
                 n,
                 event_stream,
@@ -200,169 +203,49 @@ class _Walk:
                 f"position {n} holds stream {event_stream} version {event_version}, but the "
                 f"chain recorded stream {stream} version {version} there",
             )
-        prev_hash = as_bytes(c[4])
-        if prev_hash != self.last_hash:
-            return b"", self._broken_global_link(n, stream, version, prev_hash)
-        stream_prev = as_bytes(c[3])
-        topic = str(e[3])
-        state = as_bytes(e[4])
+        prev_hash, stream_prev = as_bytes(c[4]), as_bytes(c[3])
+        topic, state = str(e[3]), as_bytes(e[4])
         digest = record_digest(n, stream_id, version, topic, state)
-        current = link_hash(prev_hash, stream_prev, digest)
-        if current != as_bytes(c[5]):
-            if self._skipped_by_next(n):
-                return b"", self._inserted(n, stream, version)
-            return b"", self._altered(n, stream, version, topic, state)
-        problem = self._stream_link(n, stream, version, stream_prev, c[6], c[7])
-        if problem is not None:
-            if self._skipped_by_next(n):
-                return b"", self._inserted(n, stream, version)
-            return b"", problem
-        self.before_last_hash = self.last_hash
-        self.before_last_position = self.last_position
-        self.last_hash = current
-        self.last_position = n
-        self.last_stream = stream
-        self.last_version = version
-        self.records += 1
-        return current, None
+        return Link(
+            position=n,
+            stream=stream,
+            version=version,
+            prev_hash=prev_hash,
+            stream_prev=stream_prev,
+            stored=as_bytes(c[5]),
+            computed=link_hash(prev_hash, stream_prev, digest),
+            predecessor=None if c[6] is None else (int(c[6]), as_bytes(c[7])),
+            content=state,
+            topic=topic,
+        )
 
-    def _stream_link(
-        self,
-        n: int,
-        stream: str,
-        version: int,
-        stream_prev: bytes,
-        pred_id: Any,
-        pred_hash: Any,
-    ) -> ChainBreak | None:
-        if version == 1:
-            if stream_prev != GENESIS:
-                return self.broken(
-                    BreakKind.OUT_OF_ORDER,
-                    n,
-                    stream,
-                    version,
-                    "the first version of a stream links to a predecessor",
-                )
-            return None
-        if pred_id is None:
-            return self.broken(
-                BreakKind.RECORD_MISSING,
-                n,
-                stream,
-                version - 1,
-                f"stream {stream} version {version - 1} (before position {n}) is missing "
-                "from the chain",
-            )
-        if int(pred_id) >= n:
-            return self.broken(
-                BreakKind.OUT_OF_ORDER,
-                n,
-                stream,
-                version,
-                f"version {version} is stored at position {n}, before version {version - 1} "
-                f"(position {int(pred_id)})",
-            )
-        if as_bytes(pred_hash) != stream_prev:
-            return self.broken(
-                BreakKind.OUT_OF_ORDER,
-                n,
-                stream,
-                version,
-                f"version {version}'s stream link does not point to version {version - 1} "
-                f"(position {int(pred_id)})",
-            )
-        return None
-
-    # --- diagnosis (only ever runs once, on the first failure) ----------------------------
-
-    def _skipped_by_next(self, n: int, *, at_end: bool = False) -> bool:
-        """Does the chain run past position ``n`` (the next record links to the one before)?
-
-        ``at_end``: the answer when no chain record follows ``n``.
-        """
+    def next_prev_hash(self, position: int) -> bytes | None:
         with self.db.snapshot() as tx:
-            nxt = tx.fetchone(
+            row = tx.fetchone(
                 f"SELECT prev_hash FROM {self.tables.chain} "
                 "WHERE notification_id > ? ORDER BY notification_id LIMIT 1",
-                (n,),
+                (position,),
             )
-        return at_end if nxt is None else as_bytes(nxt[0]) == self.last_hash
+        return None if row is None else as_bytes(row[0])
 
-    def _inserted(self, n: int, stream: str, version: int) -> ChainBreak:
-        return self.broken(
-            BreakKind.RECORD_INSERTED,
-            n,
-            stream,
-            version,
-            f"an event (stream {stream} version {version}) is stored at position {n} "
-            "that the chain never contained: the chain runs past it intact",
-        )
-
-    def _without_chain_row(self, n: int, e: EventRow) -> ChainBreak:
-        stream = stream_str(e[1])
-        version = int(e[2])
-        if self._skipped_by_next(n, at_end=True):
-            return self._inserted(n, stream, version)
-        return self.broken(
-            BreakKind.CHAIN_ROW_MISSING,
-            n,
-            stream,
-            version,
-            f"the chain record of position {n} (stream {stream} version {version}) "
-            "has been removed",
-        )
-
-    def _broken_global_link(
-        self, n: int, stream: str, version: int, prev_hash: bytes
-    ) -> ChainBreak:
-        if self.before_last_hash is not None and prev_hash == self.before_last_hash:
-            # The chain skips the record before this one: it was slotted in afterwards
-            # (with a chain row computed from its neighbours, but this link was not redone).
-            return ChainBreak(
-                EVENTS,
-                BreakKind.RECORD_INSERTED,
-                self.last_position,
-                self.last_stream,
-                self.last_version,
-                f"the record at position {self.last_position} was inserted: the next record "
-                f"(position {n}) links past it",
-                self.before_last_position,
-            )
+    def position_of(self, hash_: bytes) -> int | None:
         with self.db.snapshot() as tx:
-            elsewhere = tx.fetchone(
-                f"SELECT notification_id FROM {self.tables.chain} WHERE hash = ?", (prev_hash,)
+            row = tx.fetchone(
+                f"SELECT notification_id FROM {self.tables.chain} WHERE hash = ?", (hash_,)
             )
-            successor = tx.fetchone(
+        return None if row is None else int(row[0])
+
+    def successor_of(self, hash_: bytes) -> tuple[str | None, int] | None:
+        with self.db.snapshot() as tx:
+            row = tx.fetchone(
                 f"SELECT originator_id, originator_version FROM {self.tables.chain} "
                 "WHERE stream_prev_hash = ?",
-                (prev_hash,),
+                (hash_,),
             )
-        if elsewhere is not None:
-            return self.broken(
-                BreakKind.OUT_OF_ORDER,
-                n,
-                stream,
-                version,
-                f"position {n} links back to position {int(elsewhere[0])}, not to the record "
-                f"before it (position {self.last_position})",
-            )
-        gone_stream: str | None = None
-        gone_version: int | None = None
-        missing = "a record"
-        if successor is not None:
-            gone_stream, gone_version = str(successor[0]), int(successor[1]) - 1
-            missing = f"stream {gone_stream} version {gone_version}"
-        return self.broken(
-            BreakKind.RECORD_MISSING,
-            n,
-            gone_stream,
-            gone_version,
-            f"{missing} was removed between positions {self.last_position} and {n}: "
-            f"position {n} links to a record no longer in the log",
-        )
+        return None if row is None else (str(row[0]), int(row[1]))
 
-    def _altered(self, n: int, stream: str, version: int, topic: str, state: bytes) -> ChainBreak:
+    def placed_elsewhere(self, link: Link) -> tuple[int, int] | None:
+        topic, state = link.topic, link.content
         ids = self.tables.id_column
         with self.db.snapshot() as tx:
             rows = tx.fetchall(
@@ -370,31 +253,17 @@ class _Walk:
                 f"c.prev_hash, c.hash, e.topic FROM {self.tables.chain} c "
                 f"LEFT JOIN {self.tables.events} e ON e.{ids} = c.notification_id "
                 "WHERE c.originator_id = ?",
-                (stream,),
+                (link.stream,),
             )
         for row in rows:
             position, other = int(row[0]), int(row[1])
-            if position == n:
+            if position == link.position:
                 continue
             for candidate in {topic, str(row[5])}:
-                digest = record_digest(position, stream, other, candidate, state)
+                digest = record_digest(position, str(link.stream), other, candidate, state)
                 if link_hash(as_bytes(row[3]), as_bytes(row[2]), digest) == as_bytes(row[4]):
-                    return self.broken(
-                        BreakKind.OUT_OF_ORDER,
-                        n,
-                        stream,
-                        version,
-                        f"position {n} (version {version}) holds the content the chain "
-                        f"recorded for version {other} at position {position}",
-                    )
-        return self.broken(
-            BreakKind.CONTENT_ALTERED,
-            n,
-            stream,
-            version,
-            f"the stored event at position {n} (stream {stream} version {version}) does not "
-            "hash to its chain record: its content was altered",
-        )
+                    return position, other
+        return None
 
 
 def check_event_chain(
@@ -411,62 +280,4 @@ def check_event_chain(
     Every record's hash is recomputed from the stored event; the walk stops at the
     first broken link. The chain must pass through every pin beyond the start.
     """
-    started = time.perf_counter()
-    walk = _Walk(db, tables, anchor)
-    upper = _upper_bound(db, tables) if upto is None else upto
-    pending = sorted((p for p in pins if p.position > walk.start), key=lambda p: p.position)
-    pin_index = 0
-    pins_checked = 0
-    first_break: ChainBreak | None = None
-    rows = _merged(_pages(db, tables, walk.start, upper, page))
-    for n, event_row, chain_row in rows:
-        current, first_break = walk.check(n, event_row, chain_row)
-        if first_break is not None:
-            break
-        if pin_index < len(pending) and pending[pin_index].position < n:
-            pin = pending[pin_index]
-            first_break = walk.broken(
-                BreakKind.RECORD_MISSING,
-                pin.position,
-                None,
-                None,
-                f"checkpoint {pin.label} was signed at position {pin.position}, "
-                "which is no longer in the log",
-            )
-            break
-        while pin_index < len(pending) and pending[pin_index].position == n:
-            pin = pending[pin_index]
-            pin_index += 1
-            pins_checked += 1
-            if pin.hash != current:
-                first_break = walk.broken(
-                    BreakKind.CHECKPOINT_MISMATCH,
-                    n,
-                    walk.last_stream,
-                    walk.last_version,
-                    f"the recomputed chain at position {n} differs from the head signed in "
-                    f"checkpoint {pin.label}: the log up to there was rewritten",
-                )
-                break
-        if first_break is not None:
-            break
-    if first_break is None and pin_index < len(pending):
-        pin = pending[pin_index]
-        first_break = walk.broken(
-            BreakKind.RECORD_MISSING,
-            pin.position,
-            None,
-            None,
-            f"the log ends at position {walk.last_position} but checkpoint {pin.label} was "
-            f"signed at position {pin.position}: records were removed from the end",
-        )
-    return ChainCheck(
-        log=EVENTS,
-        records=walk.records,
-        first_position=walk.start,
-        head_position=walk.last_position,
-        head_hash=walk.last_hash,
-        pins_checked=pins_checked,
-        first_break=first_break,
-        seconds=time.perf_counter() - started,
-    )
+    return walk_chain(_EventLog(db, tables), pins=pins, anchor=anchor, upto=upto, page=page)

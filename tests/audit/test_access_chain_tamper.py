@@ -254,3 +254,19 @@ def test_a_consistent_rewrite_after_a_checkpoint_is_caught_by_the_checkpoint(
     brk = verify_log(deployment.settings, deployment.dbs, ACCESS, trusted=trusted).first_break
     assert brk is not None
     assert (brk.kind, brk.position) == (BreakKind.CHECKPOINT_MISMATCH, 30)
+
+
+def test_records_removed_from_the_end_are_reported_as_in_the_event_log(
+    deployment: Deployment, log: AccessLog
+) -> None:
+    # The same break the event log test reports: the signed head, after the last good one.
+    signer = CheckpointSigner(Ed25519PrivateKey.generate())
+    trusted = TrustedKeys({signer.key_id: signer.public_key})
+    checkpoint_log(deployment.settings, deployment.dbs, signer, ACCESS, now=deployment.clock())
+    with raw(deployment.settings, "access") as tx:
+        tx.execute("DELETE FROM access_log WHERE position >= 29")
+    assert check(deployment).intact  # a truncated chain is still a chain...
+    brk = verify_log(deployment.settings, deployment.dbs, ACCESS, trusted=trusted).first_break
+    assert brk is not None  # ...but not the one that was signed
+    assert (brk.kind, brk.position, brk.after_position) == (BreakKind.RECORD_MISSING, 30, 28)
+    assert "ends at position 28" in brk.detail
