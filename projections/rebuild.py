@@ -37,10 +37,10 @@ from typing import Any
 from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import apply_area
 from carerecord.settings import Settings
-from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE, Projection, lock_positions, reset
-from projections.runner import EventLogSource, Progress, ProjectionRunner, describe
-from projections.settings import ProjectionSettings
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import TRACKING_TABLE, Projection, lock_positions, reset
+from projections.engine.runner import EventLogSource, Progress, ProjectionRunner, describe
+from projections.engine.settings import ProjectionSettings
 
 log = logging.getLogger("carerecord.projections")
 REBUILD_PAGE_SIZE = 20_000

@@ -32,20 +32,24 @@ from carerecord.protocol import Protocol
 from carerecord.slice import curate
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, Role, ViewerKind
-from projections import lists
-from projections.audience_reader import (
+from projections.audience.keys import audience_of
+from projections.audience.reader import (
     AudienceViewReader,
     PostgresAudienceViewReader,
     SQLiteAudienceViewReader,
     ViewSnapshot,
 )
-from projections.audiences import audience_of
-from projections.errors import ViewsBehind
-from projections.feed import read_feed
-from projections.framework import TRACKING_TABLE
-from projections.heartbeat import read_beats
-from projections.overview import sections
-from projections.readers import (
+from projections.engine.access import basis_of
+from projections.engine.errors import ViewsBehind
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.heartbeat import read_beats
+from projections.engine.reading import pick
+from projections.engine.settings import MAX_PAGE_LIMIT, ProjectionSettings
+from projections.feed.reads import read_feed
+from projections.feed.results import FeedPage, ProjectionStatus, Readiness
+from projections.lists import reads as lists
+from projections.lists.overview import sections
+from projections.lists.readers import (
     CaseloadReader,
     ConcernsReader,
     DirectoryReader,
@@ -62,29 +66,21 @@ from projections.readers import (
     SQLiteInvolvementReader,
     SQLiteReferralsReader,
 )
-from projections.reading import pick
-from projections.registry import VIEW_NAMES
-from projections.results import (
+from projections.lists.record import ClientSlice, Involvement, ProfessionOverview
+from projections.lists.results import (
     CaseloadItem,
-    ClientSlice,
     ConcernSummary,
     Explanation,
-    FeedPage,
-    Involvement,
     Page,
-    ProfessionOverview,
-    ProjectionStatus,
-    Readiness,
     ReferralDirection,
     ReferralItem,
     ReferralStats,
-    basis_of,
 )
-from projections.settings import MAX_PAGE_LIMIT, ProjectionSettings
+from projections.registry import VIEW_NAMES
 
 if TYPE_CHECKING:
     from carerecord.application import CareRecord
-    from projections.runner import ProjectionRunner
+    from projections.engine.runner import ProjectionRunner
 
 CLIENT_PURPOSES = frozenset({Purpose.SUBJECT_ACCESS})
 PRACTITIONER_PURPOSES = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY})

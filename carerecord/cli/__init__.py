@@ -18,7 +18,7 @@ __import__("carerecord.cli.demo", fromlist=["register"]).register(app)  # demo
 __import__("carerecord.audit.cli", fromlist=["register"]).register(app)
 __import__("api.cli", fromlist=["register"]).register(app)  # serve, token, schema
 __import__("projections.cli", fromlist=["register"]).register(app)  # project, rebuild, views-status
-__import__("projections.audit_cli", fromlist=["register"]).register(app)  # audit who-saw, report
+__import__("projections.audit.cli", fromlist=["register"]).register(app)  # audit who-saw, report
 
 
 def main() -> None:

@@ -21,9 +21,9 @@ from carerecord.cli import app as cli
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_registry import CheckpointTimer, GovernanceTasks
-from projections.audit_settings import GovernanceSettings
-from projections.settings import ProjectionSettings
+from projections.audit.registry import CheckpointTimer, GovernanceTasks
+from projections.audit.settings import GovernanceSettings
+from projections.engine.settings import ProjectionSettings
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 

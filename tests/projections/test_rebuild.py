@@ -29,9 +29,11 @@ from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audience_store import unpack_feed
-from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE
+from projections.audience.store import unpack_feed
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.runner import EventLogSource, ProjectionRunner
+from projections.engine.settings import ProjectionSettings
 from projections.rebuild import (
     _copy_scratch,
     _scratch_views,
@@ -41,8 +43,6 @@ from projections.rebuild import (
     worker_groups,
 )
 from projections.registry import VIEW_NAMES, view_projections, view_runner
-from projections.runner import EventLogSource, ProjectionRunner
-from projections.settings import ProjectionSettings
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import ReferralStatus
-from projections.framework import Envelope, topics
-from projections.rows import RowStore, ts
+from projections.engine.framework import Envelope, topics
+from projections.engine.rows import RowStore, ts
 
 RELATIONSHIP = "relationship"
 REFERRAL = "referral"

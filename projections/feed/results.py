@@ -11,9 +11,9 @@ from carerecord.ids import ClientId
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.access import ReadBasis, _record
-from projections.heartbeat import WorkerBeat, workers_state
-from projections.results_lists import ReferralItem
+from projections.engine.access import ReadBasis, _record
+from projections.engine.heartbeat import WorkerBeat, workers_state
+from projections.lists.results import ReferralItem
 
 # --- the audience feed ------------------------------------------------------------------
 
@@ -135,7 +135,7 @@ class ProjectionStatus:
 class Readiness:
     """Health of the read side for ``/readyz``: ready when no projection has failed.
 
-    ``workers`` are the runners' last heartbeats (``projections.heartbeat``)."""
+    ``workers`` are the runners' last heartbeats (``projections.engine.heartbeat``)."""
 
     head: int
     projections: tuple[ProjectionStatus, ...]

@@ -18,22 +18,18 @@ from carerecord.ids import ClientId, parse_client_id
 from carerecord.policy import decide_entry, viewer_key
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ReferralStatus, RelationshipKind, ViewerKind
-from projections.audiences import audience_of
-from projections.results import (
+from projections.audience.keys import audience_of
+from projections.engine.access import ReadBasis, basis_of
+from projections.engine.rows import parse_ts, parse_ts_opt, ts
+from projections.lists.record import InvolvedAgency, InvolvedReferral, InvolvedWorker, Involvement
+from projections.lists.results import (
     CaseloadItem,
     ConcernItem,
     ConcernSummary,
-    InvolvedAgency,
-    InvolvedReferral,
-    InvolvedWorker,
-    Involvement,
     Page,
-    ReadBasis,
     ReferralItem,
     ReferralStats,
-    basis_of,
 )
-from projections.rows import parse_ts, parse_ts_opt, ts
 
 if TYPE_CHECKING:
     from projections.repository import ReadRepository

@@ -18,10 +18,10 @@ from carerecord.access_log import AccessRecord
 from carerecord.audit.plain import AccessInWords
 from carerecord.db import Database
 from carerecord.protocol import Protocol
-from projections.audit_break_glass import break_glass_reader
-from projections.audit_index import access_index_reader
-from projections.readers import PostgresDirectoryReader, SQLiteDirectoryReader
-from projections.reading import pick
+from projections.audit.break_glass import break_glass_reader
+from projections.audit.index import access_index_reader
+from projections.engine.reading import pick
+from projections.lists.readers import PostgresDirectoryReader, SQLiteDirectoryReader
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from projections.reading import PostgresReader, SQLiteReader, ViewReader
-from projections.referrals import COLUMNS as REFERRAL_COLUMNS
+from projections.engine.reading import PostgresReader, SQLiteReader, ViewReader
+from projections.lists.referrals import COLUMNS as REFERRAL_COLUMNS
 
 Row = tuple[Any, ...]
 

@@ -45,7 +45,7 @@ from carerecord.values import (
     Restriction,
 )
 from carerecord.vocab import Sector
-from projections.audiences import (
+from projections.audience.keys import (
     AudienceKey,
     Staff,
     relevant_audiences,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from carerecord.db import Database
-from projections.rows import placeholders
+from projections.engine.rows import placeholders
 
 V = TypeVar("V", bound="ViewReader")
 

@@ -20,9 +20,9 @@ from typing import Any
 
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database, Tx
-from projections.framework import Envelope
-from projections.reading import PostgresReader, SQLiteReader, ViewReader, pick
-from projections.rows import RowStore, parse_ts, parse_ts_opt, ts
+from projections.engine.framework import Envelope
+from projections.engine.reading import PostgresReader, SQLiteReader, ViewReader, pick
+from projections.engine.rows import RowStore, parse_ts, parse_ts_opt, ts
 
 REVIEWS = "break_glass_reviews"
 

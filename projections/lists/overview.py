@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from carerecord.protocol import Protocol
 from carerecord.slice import SharedEntry
-from projections.results import OverviewSection
+from projections.lists.record import OverviewSection
 
 
 def _newest(entries: Iterable[SharedEntry]) -> SharedEntry:

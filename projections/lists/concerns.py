@@ -19,8 +19,8 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import AlertKind
-from projections.framework import Envelope, topics
-from projections.rows import chunks, parse_ts, placeholders, ts
+from projections.engine.framework import Envelope, topics
+from projections.engine.rows import chunks, parse_ts, placeholders, ts
 
 SAFEGUARDING_CATEGORY = "safeguarding"
 NOT_CONCERNS = frozenset({AlertKind.ACCESS_NEEDS.value})

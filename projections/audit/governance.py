@@ -31,9 +31,9 @@ from carerecord.db import Database
 from carerecord.errors import AccessNotFound, InvalidInput, NotPermitted
 from carerecord.ids import parse_entity_id
 from carerecord.values import Viewer
-from projections.audit_break_glass import BreakGlassGrantView, break_glass_reader
-from projections.audit_index import AccessIndexReader, access_index_reader
-from projections.audit_usage import UsageReport, usage_report
+from projections.audit.break_glass import BreakGlassGrantView, break_glass_reader
+from projections.audit.index import AccessIndexReader, access_index_reader
+from projections.audit.usage import UsageReport, usage_report
 
 
 def access_index(access: Database, caller: Viewer) -> AccessIndexReader:

@@ -15,8 +15,8 @@ from typing import Any
 from carerecord.agency import Agency
 from carerecord.db import Tx
 from carerecord.practitioner import Practitioner
-from projections.framework import Envelope, topics
-from projections.rows import RowStore
+from projections.engine.framework import Envelope, topics
+from projections.engine.rows import RowStore
 
 
 @dataclass(frozen=True)

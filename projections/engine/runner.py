@@ -20,7 +20,7 @@ table - and on SQLite a short poll.
 A runner following the log (``run_forever``) rides out its database: a transient error
 (``carerecord.transient.is_transient``: a restart, a crash, a refused connection, a
 full disk) is logged, waited out with a capped back-off and the page tried again, as
-often as it takes. It writes a heartbeat (``projections.heartbeat``) from the same
+often as it takes. It writes a heartbeat (``projections.engine.heartbeat``) from the same
 loop, so a runner that has died or hangs is visible to ``/readyz``.
 """
 
@@ -44,8 +44,8 @@ from psycopg.rows import tuple_row
 
 from carerecord.db import Database
 from carerecord.transient import Backoff, is_transient
-from projections.errors import ProjectionFailed
-from projections.framework import (
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import (
     Envelope,
     Projection,
     Source,
@@ -55,9 +55,9 @@ from projections.framework import (
     record_failure,
     set_position,
 )
-from projections.heartbeat import FAILED, RETRYING, RUNNING, STOPPED, Heartbeat
-from projections.results import ProjectionStatus
-from projections.waker import Waker
+from projections.engine.heartbeat import FAILED, RETRYING, RUNNING, STOPPED, Heartbeat
+from projections.engine.waker import Waker
+from projections.feed.results import ProjectionStatus
 
 log = logging.getLogger("carerecord.projections")
 Progress = Callable[[int, int], None]

@@ -9,15 +9,15 @@ from typing import Any
 
 from carerecord.db import Tx
 from carerecord.slice import EntryState
-from projections.audience_store import (
+from projections.audience.keys import AudienceKey
+from projections.audience.store import (
     META_COLUMNS,
     entry_from_row,
     unpack_entries,
     unpack_feed,
 )
-from projections.audiences import AudienceKey
-from projections.reading import PostgresReader, SQLiteReader, ViewReader
-from projections.rows import chunks as chunks_of
+from projections.engine.reading import PostgresReader, SQLiteReader, ViewReader
+from projections.engine.rows import chunks as chunks_of
 
 _ENTRY_SELECT = ", ".join(f"e.{c}" for c in META_COLUMNS[1:]) + ", e.text"
 FEED_READ_CHUNKS = 8

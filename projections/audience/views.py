@@ -24,8 +24,8 @@ from typing import Any
 from carerecord.db import Database, Tx
 from carerecord.protocol import parse_protocol
 from carerecord.sharing_protocol import SharingProtocol
-from projections.audience_core import Changes, ClientWork, Context
-from projections.audience_fold import (
+from projections.audience.core import Changes, ClientWork, Context
+from projections.audience.fold import (
     CLIENT_PREFIX,
     NEEDS_FULL,
     REGISTERED,
@@ -35,9 +35,9 @@ from projections.audience_fold import (
     recompute,
     regroup,
 )
-from projections.audience_store import AudienceStore, audience_store
-from projections.framework import Envelope
-from projections.rows import chunks
+from projections.audience.store import AudienceStore, audience_store
+from projections.engine.framework import Envelope
+from projections.engine.rows import chunks
 
 NAME = "audience_views"
 MAX_CACHED_ENTRIES = 400_000

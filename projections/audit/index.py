@@ -23,8 +23,8 @@ from datetime import datetime
 from carerecord.access_log import AccessLog, AccessRecord, StoredAccess
 from carerecord.audit.details import ReadDetails
 from carerecord.db import Database, Tx
-from projections.reading import PostgresReader, SQLiteReader, ViewReader, pick
-from projections.rows import parse_ts, ts
+from projections.engine.reading import PostgresReader, SQLiteReader, ViewReader, pick
+from projections.engine.rows import parse_ts, ts
 
 INDEX = "access_index"
 

@@ -27,10 +27,10 @@ from carerecord.audit.cli import audit_app, time_option
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_index import AccessQuery, IndexedAccess, access_index_reader
-from projections.audit_registry import rebuild_audit
-from projections.audit_usage import UsageReport, usage_report
-from projections.errors import ProjectionFailed
+from projections.audit.index import AccessQuery, IndexedAccess, access_index_reader
+from projections.audit.registry import rebuild_audit
+from projections.audit.usage import UsageReport, usage_report
+from projections.engine.errors import ProjectionFailed
 
 console = Console(highlight=False)
 report_app = typer.Typer(help="Usage and flow figures for evaluation.", no_args_is_help=True)

@@ -30,14 +30,14 @@ from carerecord.audit.details import ReadDetails
 from carerecord.db import Database, Databases
 from carerecord.settings import Settings
 from carerecord.transient import MAX_BACKOFF_SECONDS, Backoff, is_transient
-from projections.audit_index import INDEX, AccessIndexProjection, AccessLogSource
-from projections.audit_settings import GovernanceSettings
-from projections.audit_usage import READS, UsageReadsProjection
-from projections.framework import Projection
-from projections.heartbeat import ACCESS_INDEX, Heartbeat
+from projections.audit.index import INDEX, AccessIndexProjection, AccessLogSource
+from projections.audit.settings import GovernanceSettings
+from projections.audit.usage import READS, UsageReadsProjection
+from projections.engine.framework import Projection
+from projections.engine.heartbeat import ACCESS_INDEX, Heartbeat
+from projections.engine.runner import Progress, ProjectionRunner, describe
+from projections.engine.settings import ProjectionSettings
 from projections.rebuild import RebuildReport, reset_views
-from projections.runner import Progress, ProjectionRunner, describe
-from projections.settings import ProjectionSettings
 
 log = logging.getLogger("carerecord.governance")
 AUDIT_NAMES = (INDEX, READS)

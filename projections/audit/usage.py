@@ -30,8 +30,8 @@ from carerecord.audit.details import ReadDetails
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database, Tx
 from carerecord.practitioner import Practitioner
-from projections.framework import Envelope
-from projections.rows import RowStore, parse_ts, ts
+from projections.engine.framework import Envelope
+from projections.engine.rows import RowStore, parse_ts, ts
 
 CONTRIBUTIONS = "usage_contributions"
 READS = "usage_reads"

@@ -16,8 +16,8 @@ from typing import Any
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
 from carerecord.vocab import ReferralStatus
-from projections.framework import Envelope, topics
-from projections.rows import RowStore, parse_ts, ts
+from projections.engine.framework import Envelope, topics
+from projections.engine.rows import RowStore, parse_ts, ts
 
 OPEN = frozenset({ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED, ReferralStatus.ACCEPTED})
 AWAITING = frozenset({ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED})

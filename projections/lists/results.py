@@ -11,7 +11,7 @@ from carerecord.ids import ClientId
 from carerecord.policy import Decision
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.access import ReadBasis, _record, json_hash
+from projections.engine.access import ReadBasis, _record, json_hash
 
 T = TypeVar("T")
 ReferralDirection = Literal["incoming", "outgoing", "overdue"]

@@ -31,9 +31,9 @@ from carerecord.vocab import (
     Role,
     Sector,
 )
-from projections.audience_core import Changes, ClientWork, Context
-from projections.audiences import AudienceKey, Staff
-from projections.rows import chunks, placeholders
+from projections.audience.core import Changes, ClientWork, Context
+from projections.audience.keys import AudienceKey, Staff
+from projections.engine.rows import chunks, placeholders
 
 ENTRY_COLUMNS = (
     "client_no",

@@ -20,26 +20,7 @@ from carerecord.ids import ClientId
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.access import BasisKind, ReadBasis, _record, basis_of, json_hash
-from projections.results_feed import (
-    BreakGlassNotice,
-    FeedClientRead,
-    FeedItem,
-    FeedKind,
-    FeedPage,
-    ProjectionStatus,
-    Readiness,
-)
-from projections.results_lists import (
-    CaseloadItem,
-    ConcernItem,
-    ConcernSummary,
-    Explanation,
-    Page,
-    ReferralDirection,
-    ReferralItem,
-    ReferralStats,
-)
+from projections.engine.access import ReadBasis, _record, json_hash
 
 # --- a client's curated slice -----------------------------------------------------------
 
@@ -229,34 +210,3 @@ class Involvement:
 
 def hash_entries(entries: Iterable[SharedEntry]) -> str:
     return slice_hash(entries)
-
-
-__all__ = [
-    "BasisKind",
-    "BreakGlassNotice",
-    "CaseloadItem",
-    "ClientSlice",
-    "ConcernItem",
-    "ConcernSummary",
-    "Explanation",
-    "FeedClientRead",
-    "FeedItem",
-    "FeedKind",
-    "FeedPage",
-    "InvolvedAgency",
-    "InvolvedReferral",
-    "InvolvedWorker",
-    "Involvement",
-    "OverviewSection",
-    "Page",
-    "ProfessionOverview",
-    "ProjectionStatus",
-    "ReadBasis",
-    "Readiness",
-    "ReferralDirection",
-    "ReferralItem",
-    "ReferralStats",
-    "basis_of",
-    "hash_entries",
-    "json_hash",
-]

@@ -17,7 +17,7 @@ from carerecord.practitioner import Practitioner
 from carerecord.slice import ALERT, fold_entry
 from carerecord.values import CareRelationship
 from carerecord.vocab import RelationshipKind, Role, Sector
-from projections.audience_core import (
+from projections.audience.core import (
     ALERT_RAISED,
     ALERT_RESOLVED,
     BREAK_GLASS_GRANTED,
@@ -28,7 +28,7 @@ from projections.audience_core import (
     ClientWork,
     Context,
 )
-from projections.audiences import Staff, agency_system_audience
+from projections.audience.keys import Staff, agency_system_audience
 
 # --- folding one client event -------------------------------------------------------------
 

@@ -10,7 +10,7 @@ never at import time; the result is passed down explicitly.
 | ``CARERECORD_PROJECTION_POLL_SECONDS`` | 0.2 | how long an idle runner waits before looking at the log again (SQLite; on PostgreSQL a NOTIFY wakes it sooner) |
 | ``CARERECORD_PROJECTION_CACHE_CLIENTS`` | 5000 | per-client working states kept in memory between batches |
 | ``CARERECORD_REBUILD_WORKERS`` | 2 | processes ``carerecord rebuild`` uses (the audience views in one, the other views in another; 1: all in the command's own process) |
-| ``CARERECORD_WORKER_HEARTBEAT_SECONDS`` | 2 | how often a runner following the log writes its heartbeat (``projections.heartbeat``), idle or not |
+| ``CARERECORD_WORKER_HEARTBEAT_SECONDS`` | 2 | how often a runner following the log writes its heartbeat (``projections.engine.heartbeat``), idle or not |
 | ``CARERECORD_VIEW_WAIT_SECONDS`` | 2 | how long a read waits for the views to catch up with a protocol change or with the caller's new standing (care relationship, break-glass) before failing with ``VIEWS_BEHIND`` |
 """  # noqa: E501
 

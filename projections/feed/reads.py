@@ -23,19 +23,13 @@ from carerecord.policy import ViewerRelationship, decide_entry, viewer_key
 from carerecord.slice import EntryState, SharedEntry, share
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind
-from projections.audience_core import BREAK_GLASS_GRANTED, RECALLED
-from projections.audience_reader import FeedRow
-from projections.audiences import audience_of
-from projections.lists import referral_item
-from projections.results import (
-    BreakGlassNotice,
-    FeedClientRead,
-    FeedItem,
-    FeedKind,
-    FeedPage,
-    basis_of,
-)
-from projections.rows import ts
+from projections.audience.core import BREAK_GLASS_GRANTED, RECALLED
+from projections.audience.keys import audience_of
+from projections.audience.reader import FeedRow
+from projections.engine.access import basis_of
+from projections.engine.rows import ts
+from projections.feed.results import BreakGlassNotice, FeedClientRead, FeedItem, FeedKind, FeedPage
+from projections.lists.reads import referral_item
 
 if TYPE_CHECKING:
     from projections.repository import ReadRepository
