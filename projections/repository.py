@@ -45,8 +45,9 @@ from projections.engine.framework import TRACKING_TABLE
 from projections.engine.heartbeat import read_beats
 from projections.engine.reading import pick
 from projections.engine.settings import MAX_PAGE_LIMIT, ProjectionSettings
+from projections.engine.status import ProjectionStatus, Readiness
 from projections.feed.reads import read_feed
-from projections.feed.results import FeedPage, ProjectionStatus, Readiness
+from projections.feed.results import FeedPage
 from projections.lists import reads as lists
 from projections.lists.overview import sections
 from projections.lists.readers import (

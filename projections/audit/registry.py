@@ -33,11 +33,10 @@ from carerecord.transient import MAX_BACKOFF_SECONDS, Backoff, is_transient
 from projections.audit.index import INDEX, AccessIndexProjection, AccessLogSource
 from projections.audit.settings import GovernanceSettings
 from projections.audit.usage import READS, UsageReadsProjection
-from projections.engine.framework import Projection
+from projections.engine.framework import Projection, RebuildReport, reset_views
 from projections.engine.heartbeat import ACCESS_INDEX, Heartbeat
 from projections.engine.runner import Progress, ProjectionRunner, describe
 from projections.engine.settings import ProjectionSettings
-from projections.rebuild import RebuildReport, reset_views
 
 log = logging.getLogger("carerecord.governance")
 AUDIT_NAMES = (INDEX, READS)

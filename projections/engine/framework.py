@@ -173,3 +173,25 @@ def reset(tx: Tx, db: Database, projection: Projection) -> None:
         else:
             tx.execute(f"DELETE FROM {table}")
     set_position(tx, projection.name, 0)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    names: tuple[str, ...]
+    events: int
+    seconds: float
+    workers: tuple[tuple[tuple[str, ...], float], ...] = ()
+    """With ``rebuild_in_workers``: each worker's views and how long it took (seconds)."""
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def reset_views(views: Database, projections: Sequence[Projection]) -> None:
+    """Empty the projections' tables and reset their positions, in one transaction."""
+    with views.transaction() as tx:
+        for projection in projections:
+            reset(tx, views, projection)
+    for projection in projections:
+        projection.forget()

@@ -56,8 +56,8 @@ from projections.engine.framework import (
     set_position,
 )
 from projections.engine.heartbeat import FAILED, RETRYING, RUNNING, STOPPED, Heartbeat
+from projections.engine.status import ProjectionStatus
 from projections.engine.waker import Waker
-from projections.feed.results import ProjectionStatus
 
 log = logging.getLogger("carerecord.projections")
 Progress = Callable[[int, int], None]

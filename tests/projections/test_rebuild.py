@@ -31,7 +31,7 @@ from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from projections.audience.store import unpack_feed
 from projections.engine.errors import ProjectionFailed
-from projections.engine.framework import TRACKING_TABLE
+from projections.engine.framework import TRACKING_TABLE, reset_views
 from projections.engine.runner import EventLogSource, ProjectionRunner
 from projections.engine.settings import ProjectionSettings
 from projections.rebuild import (
@@ -39,7 +39,6 @@ from projections.rebuild import (
     _scratch_views,
     rebuild,
     rebuild_in_workers,
-    reset_views,
     worker_groups,
 )
 from projections.registry import VIEW_NAMES, view_projections, view_runner
