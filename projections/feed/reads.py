@@ -14,7 +14,7 @@ referral items go to the two agencies of the referral.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from carerecord import errors
 from carerecord.client_record import ClientRecord
@@ -29,40 +29,38 @@ from projections.audience.reader import FeedRow
 from projections.engine.access import basis_of
 from projections.engine.rows import ts
 from projections.feed.results import BreakGlassNotice, FeedClientRead, FeedItem, FeedKind, FeedPage
+from projections.lists.context import ReadContext
 from projections.lists.reads import referral_item
-
-if TYPE_CHECKING:
-    from projections.repository import ReadRepository
 
 SCAN_FACTOR = 10
 MAX_SCAN = 2000
 
 
-def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> FeedPage:
-    now = repo.app.clock()
-    protocol = repo.app.protocol()
+def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedPage:
+    now = ctx.app.clock()
+    protocol = ctx.app.protocol()
     viewer = viewer_key(caller)
     key = audience_of(viewer, Purpose.DIRECT_CARE, RelationshipKind.CARE)
-    audience = repo.audience.audience_id(key)
+    audience = ctx.audience.audience_id(key)
     if audience is None:
         return FeedPage(caller, key.text, (), after, False, protocol.version, now)
     scan = min(limit * SCAN_FACTOR, MAX_SCAN)
-    rows = repo.audience.feed_rows(audience, after, scan)
+    rows = ctx.audience.feed_rows(audience, after, scan)
 
     records: dict[int, tuple[ClientRecord, ViewerRelationship] | None] = {}
     wanted: dict[int, list[int]] = {}
     for row in rows:
         if row.client_no not in records:
-            records[row.client_no] = _record(repo, caller, row, now)
+            records[row.client_no] = _record(ctx, caller, row, now)
         if row.entry_no is not None:
             wanted.setdefault(row.client_no, []).append(row.entry_no)
     contents: dict[int, tuple[int, dict[int, EntryState], set[int]]] = {}
     for client_no, nos in wanted.items():
         found = records[client_no]
         if found is not None and found[1].kind is RelationshipKind.CARE:
-            contents[client_no] = repo.audience.client_entries(client_no, nos, audience)
+            contents[client_no] = ctx.audience.client_entries(client_no, nos, audience)
     now_text = ts(now)
-    referrals = repo.referral_rows.by_ids(
+    referrals = ctx.referral_rows.by_ids(
         [r.subject for r in rows if r.subject is not None and r.kind != BREAK_GLASS_GRANTED]
     )
 
@@ -178,10 +176,10 @@ def read_feed(repo: ReadRepository, caller: Viewer, after: int, limit: int) -> F
 
 
 def _record(
-    repo: ReadRepository, caller: Viewer, row: FeedRow, now: object
+    ctx: ReadContext, caller: Viewer, row: FeedRow, now: object
 ) -> tuple[ClientRecord, ViewerRelationship] | None:
     try:
-        record = repo.app.load_client(row.client_id)
+        record = ctx.app.load_client(row.client_id)
     except errors.ClientNotFound:
         return None
     return record, record.standing_of(caller, now)  # type: ignore[arg-type]

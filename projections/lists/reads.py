@@ -9,7 +9,7 @@ lag never shows a relationship that has already ended.
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -21,6 +21,7 @@ from carerecord.vocab import Purpose, ReferralStatus, RelationshipKind, ViewerKi
 from projections.audience.keys import audience_of
 from projections.engine.access import ReadBasis, basis_of
 from projections.engine.rows import parse_ts, parse_ts_opt, ts
+from projections.lists.context import ReadContext
 from projections.lists.record import InvolvedAgency, InvolvedReferral, InvolvedWorker, Involvement
 from projections.lists.results import (
     CaseloadItem,
@@ -30,9 +31,6 @@ from projections.lists.results import (
     ReferralItem,
     ReferralStats,
 )
-
-if TYPE_CHECKING:
-    from projections.repository import ReadRepository
 
 OPEN_REFERRALS = frozenset(
     {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED, ReferralStatus.ACCEPTED}
@@ -62,11 +60,11 @@ def encode_cursor(*parts: str) -> str:
 # --- involvement ------------------------------------------------------------------------
 
 
-def involvement(repo: ReadRepository, caller: Viewer, client_id: object) -> Involvement:
-    now = repo.app.clock()
+def involvement(ctx: ReadContext, caller: Viewer, client_id: object) -> Involvement:
+    now = ctx.app.clock()
     cid = parse_client_id(client_id)
     try:
-        record = repo.app.load_client(cid)
+        record = ctx.app.load_client(cid)
     except errors.ClientNotFound:
         raise errors.ClientNotFound() from None
     standing = record.standing_of(caller, now)
@@ -79,14 +77,14 @@ def involvement(repo: ReadRepository, caller: Viewer, client_id: object) -> Invo
         basis = ReadBasis("open_referral")
     else:
         raise errors.ClientNotFound()
-    version, rows = repo.involvement_index.client(str(record.id))
+    version, rows = ctx.involvement_index.client(str(record.id))
     # The index ∩ what is active now: lag can delay a new involvement, never show an old one.
     active = [
         r for r in rows
         if (r[1] == "relationship" and r[0] in record.relationships) or r[0] in open_referrals
     ]  # fmt: skip
-    agencies = repo.directory.agencies([r[2] for r in active] + [r[7] for r in active if r[7]])
-    people = repo.directory.practitioners([r[3] for r in active if r[3]])
+    agencies = ctx.directory.agencies([r[2] for r in active] + [r[7] for r in active if r[7]])
+    people = ctx.directory.practitioners([r[3] for r in active if r[3]])
     workers: dict[str, list[InvolvedWorker]] = {}
     referrals: dict[str, list[InvolvedReferral]] = {}
     for (
@@ -142,7 +140,7 @@ def involvement(repo: ReadRepository, caller: Viewer, client_id: object) -> Invo
         agencies=tuple(result),
         view_version=version,
         state_version=record.version,
-        protocol_version=repo.app.protocol().version,
+        protocol_version=ctx.app.protocol().version,
         read_at=now,
     )
 
@@ -151,22 +149,22 @@ def involvement(repo: ReadRepository, caller: Viewer, client_id: object) -> Invo
 
 
 def caseload(
-    repo: ReadRepository, caller: Viewer, team: str | None, after: str | None, limit: int
+    ctx: ReadContext, caller: Viewer, team: str | None, after: str | None, limit: int
 ) -> Page[CaseloadItem]:
     cursor = decode_cursor(after, 3)
     assert caller.agency_id is not None
-    rows = repo.caseloads.page(
+    rows = ctx.caseloads.page(
         agency_id=caller.agency_id,
         practitioner_id=caller.practitioner_id,
         team_id=team,
         after=None if cursor is None else (cursor[0], cursor[1], cursor[2]),
         limit=limit,
     )
-    now = repo.app.clock()
+    now = ctx.app.clock()
     items = []
     for client_id, given, family, born, relationship_id, via_team, since in rows:
         try:
-            record = repo.app.load_client(client_id)
+            record = ctx.app.load_client(client_id)
         except errors.ClientNotFound:
             continue
         if not _on_caseload(record.relationships.values(), caller, team):
@@ -227,11 +225,11 @@ def referral_item(row: Any, now_text: str) -> ReferralItem:
 
 
 def referrals(
-    repo: ReadRepository, agency_id: str, direction: str, after: str | None, limit: int
+    ctx: ReadContext, agency_id: str, direction: str, after: str | None, limit: int
 ) -> Page[ReferralItem]:
     cursor = decode_cursor(after, 2)
-    now_text = ts(repo.app.clock())
-    rows = repo.referral_rows.page(
+    now_text = ts(ctx.app.clock())
+    rows = ctx.referral_rows.page(
         agency_id=agency_id,
         direction=direction,
         now=now_text,
@@ -243,9 +241,9 @@ def referrals(
     return Page(items, None if last is None else encode_cursor(last[10], last[0]))
 
 
-def referral_stats(repo: ReadRepository, agency_id: str, direction: str) -> ReferralStats:
-    now_text = ts(repo.app.clock())
-    rows = repo.referral_rows.stats_rows(agency_id=agency_id, direction=direction)
+def referral_stats(ctx: ReadContext, agency_id: str, direction: str) -> ReferralStats:
+    now_text = ts(ctx.app.clock())
+    rows = ctx.referral_rows.stats_rows(agency_id=agency_id, direction=direction)
     times = sorted(float(r[3]) for r in rows if r[3] is not None)
     p90 = None
     if times:
@@ -266,22 +264,22 @@ def referral_stats(repo: ReadRepository, agency_id: str, direction: str) -> Refe
 
 
 def concerns(
-    repo: ReadRepository, caller: Viewer, after: str | None, limit: int
+    ctx: ReadContext, caller: Viewer, after: str | None, limit: int
 ) -> Page[ConcernSummary]:
     cursor = decode_cursor(after, 1)
     assert caller.agency_id is not None
-    rows = repo.concern_rows.flagged_page(
+    rows = ctx.concern_rows.flagged_page(
         agency_id=caller.agency_id, after=None if cursor is None else cursor[0], limit=limit
     )
-    details = repo.concern_rows.concerns([str(r[0]) for r in rows])
-    protocol = repo.app.protocol()
-    now = repo.app.clock()
-    window = repo.settings.concern_window_days
+    details = ctx.concern_rows.concerns([str(r[0]) for r in rows])
+    protocol = ctx.app.protocol()
+    now = ctx.app.clock()
+    window = ctx.settings.concern_window_days
     viewer = viewer_key(caller)
     items = []
     for client_id, agencies, count, open_count, first_at, last_at in rows:
         try:
-            record = repo.app.load_client(client_id)
+            record = ctx.app.load_client(client_id)
         except errors.ClientNotFound:
             continue
         if not any(r.agency_id == caller.agency_id for r in record.relationships.values()):
@@ -295,7 +293,7 @@ def concerns(
         ):
             visible = False
             if standing.kind is not RelationshipKind.NONE:
-                entry, in_view = repo.audience.entry(str(client_id), entry_id, key)
+                entry, in_view = ctx.audience.entry(str(client_id), entry_id, key)
                 visible = (
                     entry is not None
                     and in_view
