@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from carerecord.db import Tx
 from carerecord.slice import EntryState
@@ -71,6 +71,17 @@ class FeedRow:
     kind: str
     entry_no: int | None
     subject: str | None
+
+
+class ClientEntries(NamedTuple):
+    """Some of a client's entries as the audience views hold them (``client_entries``)."""
+
+    view_version: int
+    """The client's stream version the views reflect."""
+    entries: dict[int, EntryState]
+    """The entries' current state, by entry number."""
+    visible: set[int]
+    """Which of the entry numbers asked for the audience sees now."""
 
 
 class AudienceViewReader(ViewReader):
@@ -208,7 +219,7 @@ class AudienceViewReader(ViewReader):
 
     def client_entries(
         self, client_no: int, entry_nos: Sequence[int], audience_id: int
-    ) -> tuple[int, dict[int, EntryState], set[int]]:
+    ) -> ClientEntries:
         """The client's view version, the current state of some entries, and which of
         them the audience sees now."""
         cond, params = self.any_of("e.entry_no", sorted(set(entry_nos)))
@@ -219,7 +230,9 @@ class AudienceViewReader(ViewReader):
                 (client_no, *params),
             )
             seen = self._seen(tx, client_no, audience_id)
-        return int(version or 0), dict(_entry(r) for r in rows), set(seen & set(entry_nos))
+        return ClientEntries(
+            int(version or 0), dict(_entry(r) for r in rows), set(seen & set(entry_nos))
+        )
 
 
 class SQLiteAudienceViewReader(SQLiteReader, AudienceViewReader):

@@ -14,18 +14,18 @@ referral items go to the two agencies of the referral.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import NamedTuple, cast
 
 from carerecord import errors
 from carerecord.client_record import ClientRecord
 from carerecord.ids import ClientId
 from carerecord.policy import ViewerRelationship, decide_entry, viewer_key
-from carerecord.slice import EntryState, SharedEntry, share
+from carerecord.slice import SharedEntry, share
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind
 from projections.audience.core import BREAK_GLASS_GRANTED, RECALLED
 from projections.audience.keys import audience_of
-from projections.audience.reader import FeedRow
+from projections.audience.reader import ClientEntries, FeedRow
 from projections.engine.access import basis_of
 from projections.engine.rows import ts
 from projections.feed.results import BreakGlassNotice, FeedClientRead, FeedItem, FeedKind, FeedPage
@@ -36,6 +36,13 @@ SCAN_FACTOR = 10
 MAX_SCAN = 2000
 
 
+class ClientNow(NamedTuple):
+    """A feed row's client as it is now: the aggregate and the caller's standing."""
+
+    record: ClientRecord
+    standing: ViewerRelationship
+
+
 def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedPage:
     now = ctx.app.clock()
     protocol = ctx.app.protocol()
@@ -43,21 +50,29 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
     key = audience_of(viewer, Purpose.DIRECT_CARE, RelationshipKind.CARE)
     audience = ctx.audience.audience_id(key)
     if audience is None:
-        return FeedPage(caller, key.text, (), after, False, protocol.version, now)
+        return FeedPage(
+            caller=caller,
+            audience=key.text,
+            items=(),
+            next_after=after,
+            has_more=False,
+            protocol_version=protocol.version,
+            read_at=now,
+        )
     scan = min(limit * SCAN_FACTOR, MAX_SCAN)
     rows = ctx.audience.feed_rows(audience, after, scan)
 
-    records: dict[int, tuple[ClientRecord, ViewerRelationship] | None] = {}
+    records: dict[int, ClientNow | None] = {}
     wanted: dict[int, list[int]] = {}
     for row in rows:
         if row.client_no not in records:
             records[row.client_no] = _record(ctx, caller, row, now)
         if row.entry_no is not None:
             wanted.setdefault(row.client_no, []).append(row.entry_no)
-    contents: dict[int, tuple[int, dict[int, EntryState], set[int]]] = {}
+    contents: dict[int, ClientEntries] = {}
     for client_no, nos in wanted.items():
         found = records[client_no]
-        if found is not None and found[1].kind is RelationshipKind.CARE:
+        if found is not None and found.standing.kind is RelationshipKind.CARE:
             contents[client_no] = ctx.audience.client_entries(client_no, nos, audience)
     now_text = ts(now)
     referrals = ctx.referral_rows.by_ids(
@@ -80,14 +95,26 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
             grant = record.grants.get(row.subject or "")
             if grant is not None and standing.kind is RelationshipKind.CARE:
                 notice = BreakGlassNotice(
-                    grant.grant_id, grant.agency_id, grant.profession, grant.purpose.value,
-                    grant.granted_at, grant.expires_at,
-                )  # fmt: skip
-                event_id = f"{row.position}:{row.kind}:{grant.grant_id}"
+                    grant_id=grant.grant_id,
+                    agency_id=grant.agency_id,
+                    profession=grant.profession,
+                    purpose=grant.purpose.value,
+                    granted_at=grant.granted_at,
+                    expires_at=grant.expires_at,
+                )
                 items.append(
-                    FeedItem(row.seq, "break_glass_granted", client_id, event_id, row.position,
-                             None, None, None, notice)
-                )  # fmt: skip
+                    FeedItem(
+                        seq=row.seq,
+                        kind="break_glass_granted",
+                        client_id=client_id,
+                        event_id=f"{row.position}:{row.kind}:{grant.grant_id}",
+                        position=row.position,
+                        entry_id=None,
+                        entry=None,
+                        referral=None,
+                        notice=notice,
+                    )
+                )
             continue
         if row.subject is not None:
             state = record.referrals.get(row.subject)
@@ -96,17 +123,21 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
             detail = referrals.get(row.subject)
             items.append(
                 FeedItem(
-                    row.seq, cast(FeedKind, row.kind), client_id,
-                    f"{row.position}:{row.kind}:{row.subject}",
-                    row.position, None, None,
-                    None if detail is None else referral_item(detail, now_text),
+                    seq=row.seq,
+                    kind=cast(FeedKind, row.kind),
+                    client_id=client_id,
+                    event_id=f"{row.position}:{row.kind}:{row.subject}",
+                    position=row.position,
+                    entry_id=None,
+                    entry=None,
+                    referral=None if detail is None else referral_item(detail, now_text),
                 )
-            )  # fmt: skip
+            )
             continue
         if standing.kind is not RelationshipKind.CARE or row.entry_no is None:
             continue
-        _, states, seen = contents[row.client_no]
-        entry = states.get(row.entry_no)
+        held = contents[row.client_no]
+        entry = held.entries.get(row.entry_no)
         if entry is None:
             continue
         entry_id = entry.labels.entry_id
@@ -114,18 +145,18 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
         if row.kind == RECALLED:
             items.append(
                 FeedItem(
-                    row.seq,
-                    "entry_recalled",
-                    client_id,
-                    event_id,
-                    row.position,
-                    entry_id,
-                    None,
-                    None,
+                    seq=row.seq,
+                    kind="entry_recalled",
+                    client_id=client_id,
+                    event_id=event_id,
+                    position=row.position,
+                    entry_id=entry_id,
+                    entry=None,
+                    referral=None,
                 )
             )
             continue
-        if entry.in_error or row.entry_no not in seen:
+        if entry.in_error or row.entry_no not in held.visible:
             continue
         decision = decide_entry(
             viewer,
@@ -142,14 +173,14 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
         delivered.setdefault(row.client_no, []).append(shared)
         items.append(
             FeedItem(
-                row.seq,
-                cast(FeedKind, row.kind),
-                client_id,
-                event_id,
-                row.position,
-                entry_id,
-                shared,
-                None,
+                seq=row.seq,
+                kind=cast(FeedKind, row.kind),
+                client_id=client_id,
+                event_id=event_id,
+                position=row.position,
+                entry_id=entry_id,
+                entry=shared,
+                referral=None,
             )
         )
     else:
@@ -164,22 +195,27 @@ def read_feed(ctx: ReadContext, caller: Viewer, after: int, limit: int) -> FeedP
                 client_id=ClientId(record.id),
                 basis=basis_of(standing),
                 state_version=record.version,
-                view_version=contents[client_no][0],
+                view_version=contents[client_no].view_version,
                 items=tuple((e.entry_id, e.version) for e in shown),
                 entries=tuple(shown),
             )
         )
     has_more = len(rows) == scan or next_after < (rows[-1].seq if rows else after)
     return FeedPage(
-        caller, key.text, tuple(items), next_after, has_more, protocol.version, now, tuple(reads)
+        caller=caller,
+        audience=key.text,
+        items=tuple(items),
+        next_after=next_after,
+        has_more=has_more,
+        protocol_version=protocol.version,
+        read_at=now,
+        reads=tuple(reads),
     )
 
 
-def _record(
-    ctx: ReadContext, caller: Viewer, row: FeedRow, now: object
-) -> tuple[ClientRecord, ViewerRelationship] | None:
+def _record(ctx: ReadContext, caller: Viewer, row: FeedRow, now: object) -> ClientNow | None:
     try:
         record = ctx.app.load_client(row.client_id)
     except errors.ClientNotFound:
         return None
-    return record, record.standing_of(caller, now)  # type: ignore[arg-type]
+    return ClientNow(record, record.standing_of(caller, now))  # type: ignore[arg-type]
