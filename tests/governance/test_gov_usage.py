@@ -25,10 +25,10 @@ from gov_world import (
 )
 from typer.testing import CliRunner
 
-from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.practitioner import Practitioner
 from carerecord.slice import fold_entries
+from entrypoint.cli import app as cli
 from projections.audit.usage import month_of
 from projections.engine.runner import EventLogSource
 

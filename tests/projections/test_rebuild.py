@@ -23,12 +23,12 @@ from typer.testing import CliRunner
 
 from bench.synthetic import Spec, generate
 from carerecord.application import CareRecord
-from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from entrypoint.cli import app as cli
 from projections.audience.store import unpack_feed
 from projections.engine.errors import ProjectionFailed
 from projections.engine.framework import TRACKING_TABLE, reset_views
