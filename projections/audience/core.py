@@ -4,7 +4,7 @@
 client's working state (``ClientWork``: entries, consent and restriction state,
 relationships, grants, materialised audiences and what each of them sees) and
 records the resulting row changes and feed items in ``out``. It does no I/O; the
-projection class (``audience_views.py``) loads working states and writes ``out``.
+projection class (``views``) loads working states and writes ``out``.
 
 Entry content comes only from ``carerecord.slice.fold_entry``; inclusion only
 from ``carerecord.policy.decide`` at projection time (``now=None``), memoised on

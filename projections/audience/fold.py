@@ -1,6 +1,6 @@
 """Audience views, the pure fold: one client event -> working state and row changes.
 
-See ``audience_core`` for the state this folds into and how decisions are made.
+See ``core`` for the state this folds into and how decisions are made.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Audience views: for each client, what each audience may see, and the audience feed.
 
-The thin I/O side of the projection (the fold is in ``audience_fold``): per batch
+The thin I/O side of the projection (the fold is in ``fold``): per batch
 it loads the working states of the clients the batch touches in bulk (only the
 per-client summary for most events; every entry only for events that need them -
 consent and restriction changes, new relationships, corrections), folds the
