@@ -8,6 +8,7 @@ COPY pyproject.toml README.md ./
 COPY carerecord ./carerecord
 COPY projections ./projections
 COPY api ./api
+COPY entrypoint ./entrypoint
 COPY migrations ./migrations
 RUN pip install . && useradd --uid 10001 --create-home carerecord \
     && install -d -o carerecord -g carerecord /home/carerecord/data

@@ -22,8 +22,8 @@ from carerecord.audit.checkpoints import KEY_ENV, TRUSTED_KEYS_ENV, CheckpointKe
 from carerecord.errors import CareRecordError
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_registry import check_signing_keys
-from projections.audit_settings import GovernanceSettings
+from projections.audit.registry import check_signing_keys
+from projections.audit.settings import GovernanceSettings
 
 console = Console(stderr=True, soft_wrap=True)  # messages unwrapped: easy to grep in logs
 

@@ -22,7 +22,8 @@ from api.services import Services
 from carerecord.access_log import AccessRecord
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.results import BreakGlassNotice, FeedItem, FeedPage, ReferralItem
+from projections.feed.results import BreakGlassNotice, FeedItem, FeedPage
+from projections.lists.results import ReferralItem
 
 FEED = "feed"
 

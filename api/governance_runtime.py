@@ -14,8 +14,8 @@ from typing import Any
 
 from api.graphql.governance import SETTINGS_KEY
 from api.services import Services
-from projections.audit_registry import GovernanceTasks
-from projections.audit_settings import GovernanceSettings
+from projections.audit.registry import GovernanceTasks
+from projections.audit.settings import GovernanceSettings
 
 TASKS_KEY = "governance_tasks"
 

@@ -37,8 +37,8 @@ from carerecord.protocol import Protocol
 from carerecord.slice import SharedEntry
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ViewerKind
-from projections.audit_client import ClientAccess, client_access_records, in_words
-from projections.results import ClientSlice
+from projections.audit.client import ClientAccess, client_access_records, in_words
+from projections.lists.record import ClientSlice
 
 RECORD = "subject_access.record"
 ACCESS_LOG = "subject_access.access_log"

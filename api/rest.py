@@ -24,7 +24,7 @@ from api.services import Services
 from carerecord.db import AREAS
 from carerecord.errors import CareRecordError, InvalidInput, NotPermitted
 from carerecord.vocab import ViewerKind
-from projections.results import Readiness as ReadSide
+from projections.engine.status import Readiness as ReadSide
 
 FEED_PAGE = "feed.page"
 

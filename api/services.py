@@ -20,10 +20,10 @@ from carerecord.application import CareRecord, Clock, utc_now
 from carerecord.db import AREAS, Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
+from projections.engine.runner import ProjectionRunner
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
 from projections.repository import ReadRepository
-from projections.runner import ProjectionRunner
-from projections.settings import ProjectionSettings
 
 
 @dataclass

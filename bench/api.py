@@ -151,8 +151,8 @@ def build(settings: Settings, entries: int) -> str:
 
 def catch_up(settings: Settings, app: CareRecord) -> None:
     from carerecord.db import Databases
+    from projections.engine.settings import ProjectionSettings
     from projections.registry import view_runner
-    from projections.settings import ProjectionSettings
 
     databases = Databases(settings)
     try:

@@ -523,7 +523,7 @@ def bench_reconstruction(backend: str, events: int, count: int) -> None:
 def bench_index(settings: Settings, app: CareRecord, accesses: list[AccessRecord]) -> None:
     """The audit projections (access index with entry-level bases, read and flow figures)
     over the recorded reads, rebuilt from the access log."""
-    from projections.audit_registry import rebuild_audit
+    from projections.audit.registry import rebuild_audit
 
     dbs = Databases(settings)
     try:

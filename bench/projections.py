@@ -59,10 +59,10 @@ from carerecord.runtime import open_care_record  # noqa: E402
 from carerecord.settings import Settings  # noqa: E402
 from carerecord.values import Viewer  # noqa: E402
 from carerecord.vocab import Purpose, RelationshipKind, Role, ViewerKind  # noqa: E402
+from projections.engine.runner import EventLogSource, collector_paused  # noqa: E402
+from projections.engine.settings import ProjectionSettings  # noqa: E402
 from projections.rebuild import rebuild, rebuild_in_workers  # noqa: E402
 from projections.repository import ReadRepository  # noqa: E402
-from projections.runner import EventLogSource, collector_paused  # noqa: E402
-from projections.settings import ProjectionSettings  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 KEY = b"b" * 32

@@ -17,13 +17,13 @@ from carerecord.db import Databases
 from carerecord.errors import CareRecordError
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_cli import rebuild_audit_command
-from projections.audit_registry import AUDIT_NAMES, GovernanceTasks
-from projections.audit_settings import GovernanceSettings
-from projections.errors import ProjectionFailed
+from projections.audit.cli import rebuild_audit_command
+from projections.audit.registry import AUDIT_NAMES, GovernanceTasks
+from projections.audit.settings import GovernanceSettings
+from projections.engine.errors import ProjectionFailed
+from projections.engine.settings import ProjectionSettings
 from projections.rebuild import rebuild, rebuild_in_workers, worker_groups
 from projections.registry import VIEW_NAMES, view_runner
-from projections.settings import ProjectionSettings
 
 console = Console()
 

@@ -30,44 +30,26 @@ import queue
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import apply_area
 from carerecord.settings import Settings
-from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE, Projection, lock_positions, reset
-from projections.runner import EventLogSource, Progress, ProjectionRunner, describe
-from projections.settings import ProjectionSettings
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import (
+    TRACKING_TABLE,
+    RebuildReport,
+    lock_positions,
+    reset_views,
+)
+from projections.engine.runner import EventLogSource, Progress, ProjectionRunner, describe
+from projections.engine.settings import ProjectionSettings
 
 log = logging.getLogger("carerecord.projections")
 REBUILD_PAGE_SIZE = 20_000
 HEAVY_VIEWS = ("audience_views",)
 """Views that get a rebuild worker of their own (the rest share one)."""
-
-
-@dataclass(frozen=True)
-class RebuildReport:
-    names: tuple[str, ...]
-    events: int
-    seconds: float
-    workers: tuple[tuple[tuple[str, ...], float], ...] = ()
-    """With ``rebuild_in_workers``: each worker's views and how long it took (seconds)."""
-
-    @property
-    def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-def reset_views(views: Database, projections: Sequence[Projection]) -> None:
-    """Empty the projections' tables and reset their positions, in one transaction."""
-    with views.transaction() as tx:
-        for projection in projections:
-            reset(tx, views, projection)
-    for projection in projections:
-        projection.forget()
 
 
 def rebuild(

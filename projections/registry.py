@@ -12,19 +12,19 @@ from typing import Any
 
 from carerecord.db import Database
 from carerecord.settings import Settings
-from projections.audience_views import AudienceViewsProjection
-from projections.audit_break_glass import BreakGlassReviewProjection
-from projections.audit_usage import UsageContributionsProjection
-from projections.caseload import CaseloadProjection
-from projections.concerns import ConcernsProjection
-from projections.directory import DirectoryProjection
-from projections.framework import Projection
-from projections.heartbeat import VIEWS, Heartbeat
-from projections.involvement import InvolvementProjection
-from projections.referrals import ReferralsProjection
-from projections.runner import EventLogSource, ProjectionRunner
-from projections.settings import ProjectionSettings
-from projections.waker import Waker
+from projections.audience.views import AudienceViewsProjection
+from projections.audit.break_glass import BreakGlassReviewProjection
+from projections.audit.usage import UsageContributionsProjection
+from projections.engine.framework import Projection
+from projections.engine.heartbeat import VIEWS, Heartbeat
+from projections.engine.runner import EventLogSource, ProjectionRunner
+from projections.engine.settings import ProjectionSettings
+from projections.engine.waker import Waker
+from projections.lists.caseload import CaseloadProjection
+from projections.lists.concerns import ConcernsProjection
+from projections.lists.directory import DirectoryProjection
+from projections.lists.involvement import InvolvementProjection
+from projections.lists.referrals import ReferralsProjection
 
 VIEW_NAMES = (
     "directory",
@@ -33,7 +33,7 @@ VIEW_NAMES = (
     "caseload",
     "referrals",
     "concerns",
-    "break_glass_reviews",  # governance views (0300-0399): projections/audit_*.py
+    "break_glass_reviews",  # governance views (0300-0399): projections/audit/
     "usage_contributions",
 )
 

@@ -32,20 +32,26 @@ from carerecord.protocol import Protocol
 from carerecord.slice import curate
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, Role, ViewerKind
-from projections import lists
-from projections.audience_reader import (
+from projections.audience.keys import audience_of
+from projections.audience.reader import (
     AudienceViewReader,
     PostgresAudienceViewReader,
     SQLiteAudienceViewReader,
     ViewSnapshot,
 )
-from projections.audiences import audience_of
-from projections.errors import ViewsBehind
-from projections.feed import read_feed
-from projections.framework import TRACKING_TABLE
-from projections.heartbeat import read_beats
-from projections.overview import sections
-from projections.readers import (
+from projections.engine.access import basis_of
+from projections.engine.errors import ViewsBehind
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.heartbeat import read_beats
+from projections.engine.reading import pick
+from projections.engine.settings import MAX_PAGE_LIMIT, ProjectionSettings
+from projections.engine.status import ProjectionStatus, Readiness
+from projections.feed.reads import read_feed
+from projections.feed.results import FeedPage
+from projections.lists import reads as lists
+from projections.lists.context import ReadContext
+from projections.lists.overview import sections
+from projections.lists.readers import (
     CaseloadReader,
     ConcernsReader,
     DirectoryReader,
@@ -62,29 +68,21 @@ from projections.readers import (
     SQLiteInvolvementReader,
     SQLiteReferralsReader,
 )
-from projections.reading import pick
-from projections.registry import VIEW_NAMES
-from projections.results import (
+from projections.lists.record import ClientSlice, Involvement, ProfessionOverview
+from projections.lists.results import (
     CaseloadItem,
-    ClientSlice,
     ConcernSummary,
     Explanation,
-    FeedPage,
-    Involvement,
     Page,
-    ProfessionOverview,
-    ProjectionStatus,
-    Readiness,
     ReferralDirection,
     ReferralItem,
     ReferralStats,
-    basis_of,
 )
-from projections.settings import MAX_PAGE_LIMIT, ProjectionSettings
+from projections.registry import VIEW_NAMES
 
 if TYPE_CHECKING:
     from carerecord.application import CareRecord
-    from projections.runner import ProjectionRunner
+    from projections.engine.runner import ProjectionRunner
 
 CLIENT_PURPOSES = frozenset({Purpose.SUBJECT_ACCESS})
 PRACTITIONER_PURPOSES = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY})
@@ -131,6 +129,16 @@ class ReadRepository:
         )
         self.concern_rows: ConcernsReader = pick(
             views, SQLiteConcernsReader, PostgresConcernsReader
+        )
+        self.context = ReadContext(
+            app=app,
+            settings=self.settings,
+            audience=self.audience,
+            directory=self.directory,
+            involvement_index=self.involvement_index,
+            caseloads=self.caseloads,
+            referral_rows=self.referral_rows,
+            concern_rows=self.concern_rows,
         )
         self._lock = threading.Lock()
 
@@ -251,7 +259,7 @@ class ReadRepository:
         relationship, break-glass, the client themself) and to an agency that has an
         open referral for the client addressed to it. Otherwise ``ClientNotFound``.
         """
-        return lists.involvement(self, caller, client_id)
+        return lists.involvement(self.context, caller, client_id)
 
     def explain(
         self,
@@ -312,7 +320,7 @@ class ReadRepository:
         team = None if team_id is None else parse_team_id(team_id)
         if team is not None and team not in caller.teams:
             raise errors.NotPermitted(reason="not_a_team_member")
-        return lists.caseload(self, caller, team, after, capped(limit))
+        return lists.caseload(self.context, caller, team, after, capped(limit))
 
     def referrals(
         self,
@@ -329,7 +337,7 @@ class ReadRepository:
             raise errors.InvalidInput(field="direction", reason="unknown_value")
         if caller.kind is ViewerKind.CLIENT or caller.agency_id is None:
             raise errors.NotPermitted(reason="agencies_only")
-        return lists.referrals(self, caller.agency_id, direction, after, capped(limit))
+        return lists.referrals(self.context, caller.agency_id, direction, after, capped(limit))
 
     def referral_stats(
         self, caller: Viewer, direction: ReferralDirection = "incoming"
@@ -340,7 +348,7 @@ class ReadRepository:
             raise errors.InvalidInput(field="direction", reason="unknown_value")
         if caller.kind is ViewerKind.CLIENT or caller.agency_id is None:
             raise errors.NotPermitted(reason="agencies_only")
-        return lists.referral_stats(self, caller.agency_id, direction)
+        return lists.referral_stats(self.context, caller.agency_id, direction)
 
     def concerns(
         self, caller: Viewer, *, after: str | None = None, limit: int = 50
@@ -354,7 +362,7 @@ class ReadRepository:
             or Role.SAFEGUARDING_LEAD not in caller.roles
         ):
             raise errors.NotPermitted(reason="safeguarding_leads_only")
-        return lists.concerns(self, caller, after, capped(limit))
+        return lists.concerns(self.context, caller, after, capped(limit))
 
     # --- the audience feed ---------------------------------------------------------------
 
@@ -370,7 +378,7 @@ class ReadRepository:
             raise errors.NotPermitted(reason="agencies_only")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             raise errors.InvalidInput(field="after", reason="out_of_range")
-        return read_feed(self, caller, after, capped(limit))
+        return read_feed(self.context, caller, after, capped(limit))
 
     # --- readiness -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ usage figures - for auditors and information-governance officers only.
 | ``usageReport`` | information-governance officers and auditors (counts only) |
 
 Anyone else gets ``NOT_PERMITTED`` and no data: the services these resolvers call
-(``projections.governance``) check the roles. The auditors' own reads of client data
+(``projections.audit.governance``) check the roles. The auditors' own reads of client data
 are audited like any other (purpose ``audit``, basis ``audit``, actions ``audit.*``),
 one access record per client a response shows, before the response leaves; the
 figures carry no client data and write none.
@@ -33,18 +33,18 @@ from carerecord import vocab
 from carerecord.audit.reconstruct import entry_json
 from carerecord.errors import InvalidInput
 from carerecord.ids import parse_client_id, parse_code, parse_entity_id
-from projections.audit_break_glass import BreakGlassGrantView
-from projections.audit_index import AccessQuery, IndexedAccess
-from projections.audit_settings import GovernanceSettings
-from projections.governance import (
+from projections.audit.break_glass import BreakGlassGrantView
+from projections.audit.governance import (
     access_index,
     reconstruct_access,
     record_as_of,
     review_queue,
     usage_figures,
 )
-from projections.results import BreakGlassNotice
-from projections.rows import ts
+from projections.audit.index import AccessQuery, IndexedAccess
+from projections.audit.settings import GovernanceSettings
+from projections.engine.rows import ts
+from projections.feed.results import BreakGlassNotice
 
 INDEX = "audit.index"
 RECONSTRUCT = "audit.reconstruct"

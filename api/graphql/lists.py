@@ -21,7 +21,7 @@ from api.graphql.context import ApiContext, Ctx
 from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import PageInfo
 from carerecord import vocab
-from projections.results import ConcernSummary, ReferralDirection, ReferralItem
+from projections.lists.results import ConcernSummary, ReferralDirection, ReferralItem
 
 CASELOAD = "caseload.list"
 REFERRALS = "referrals.list"

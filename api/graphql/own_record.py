@@ -27,7 +27,7 @@ from api.own_view import (
 from carerecord import vocab
 from carerecord.audit.plain import local_zone, plain_basis, plain_purpose
 from carerecord.errors import InvalidInput
-from projections.audit_client import ClientAccess
+from projections.audit.client import ClientAccess
 
 HELD_CURSOR = "own:held"
 LOG_CURSOR = "own:access_log"

@@ -20,8 +20,9 @@ from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import Entry, EntryKind, PageInfo, ReadBasisType
 from carerecord import vocab
 from carerecord.slice import SharedEntry
-from projections.overview import sections as overview_sections
-from projections.results import ClientSlice, Explanation, Involvement
+from projections.lists.overview import sections as overview_sections
+from projections.lists.record import ClientSlice, Involvement
+from projections.lists.results import Explanation
 
 READ = "record.read"
 INVOLVEMENT = "involvement.read"

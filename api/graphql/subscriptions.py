@@ -32,7 +32,7 @@ from api.graphql.types import Entry
 from carerecord.errors import NotPermitted
 from carerecord.transient import Backoff
 from carerecord.vocab import ViewerKind
-from projections.results import FeedItem
+from projections.feed.results import FeedItem
 
 log = logging.getLogger("carerecord.api")
 DELIVERY = "feed.subscription"

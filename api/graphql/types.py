@@ -9,7 +9,7 @@ import strawberry
 
 from carerecord import vocab
 from carerecord.slice import SharedEntry
-from projections.results import ReadBasis
+from projections.engine.access import ReadBasis
 
 
 @strawberry.enum(description="What an entry is.")

@@ -1,6 +1,6 @@
 """Who may use the governance services: the role checks every entry point shares.
 
-The services (``projections.governance``: the access audit index, read
+The services (``projections.audit.governance``: the access audit index, read
 reconstruction, a record as of a past time, the break-glass review queue, the usage
 figures) call these before they read, so GraphQL, REST or any later API refuses the
 same callers with the same codes. Only practitioners hold these roles.

@@ -30,7 +30,7 @@ from world import GP
 
 from api.graphql.schema import build_schema
 from api.settings import ApiSettings
-from carerecord.cli import app as cli
+from entrypoint.cli import app as cli
 
 EDGES = (
     "9999-12-31T23:59:59-14:00",  # year 10000 in UTC

@@ -23,8 +23,8 @@ from world import GP
 
 from api.graphql.hardening import INTROSPECTION_MAX_DEPTH
 from api.settings import ApiSettings
-from carerecord.cli import app as cli
 from carerecord.settings import Settings
+from entrypoint.cli import app as cli
 
 FULL = get_introspection_query(
     descriptions=True,

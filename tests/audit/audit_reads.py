@@ -28,9 +28,9 @@ from carerecord.protocol import Protocol
 from carerecord.slice import SharedEntry, curate, fold_entries, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind, ViewerKind
-from projections.errors import ViewsBehind
+from projections.engine.errors import ViewsBehind
+from projections.engine.runner import ProjectionRunner
 from projections.repository import ReadRepository
-from projections.runner import ProjectionRunner
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner, Result
 
 from carerecord.access_log import AccessLog
 from carerecord.audit.checkpoints import DEV_KEY_FILE
-from carerecord.cli import app as cli
 from carerecord.vocab import Purpose
+from entrypoint.cli import app as cli
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from carerecord.application import CareRecord
 from carerecord.audit.reconstruct import Outcome, TimeTravel
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, ViewerKind
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
 from projections.repository import ReadRepository
-from projections.settings import ProjectionSettings
 
 READS = 400
 

@@ -19,10 +19,10 @@ from carerecord.application import CareRecord
 from carerecord.audit.reconstruct import TimeTravel, reconstruct
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.errors import ViewsBehind
+from projections.engine.errors import ViewsBehind
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
 from projections.repository import ReadRepository
-from projections.settings import ProjectionSettings
 
 READS = 400
 

@@ -15,7 +15,6 @@ import pytest
 from typer.testing import CliRunner
 
 from carerecord.application import CareRecord
-from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.demo import DIRECTORY, DemoSummary, load_demo
 from carerecord.migrate import migrate
@@ -23,6 +22,7 @@ from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from carerecord.values import Labels
 from carerecord.vocab import Role, Sector
+from entrypoint.cli import app as cli
 
 GENERATED = 6
 

@@ -39,9 +39,9 @@ from carerecord.db import Databases
 from carerecord.demo import DIRECTORY
 from carerecord.runtime import open_care_record
 from carerecord.settings import PostgresParams, Settings
-from projections.framework import TRACKING_TABLE
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.runner import EventLogSource
 from projections.registry import VIEW_NAMES
-from projections.runner import EventLogSource
 
 CLI = str(Path(sys.executable).with_name("carerecord"))
 WRITERS = (("district_nurse", "Wound care"), ("gp_northgate", "History"))

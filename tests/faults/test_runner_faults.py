@@ -28,14 +28,14 @@ from carerecord.db import Databases
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_index import INDEX
-from projections.audit_registry import GovernanceTasks
-from projections.audit_settings import GovernanceSettings
-from projections.framework import TRACKING_TABLE
-from projections.heartbeat import RUNNING, VIEWS, read_beats
+from projections.audit.index import INDEX
+from projections.audit.registry import GovernanceTasks
+from projections.audit.settings import GovernanceSettings
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.heartbeat import RUNNING, VIEWS, read_beats
+from projections.engine.runner import ProjectionRunner
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
-from projections.runner import ProjectionRunner
-from projections.settings import ProjectionSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 FREEZE_SECONDS = 3.0

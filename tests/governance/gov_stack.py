@@ -36,8 +36,8 @@ from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from carerecord.vocab import ViewerKind
-from projections.audit_registry import GovernanceTasks
-from projections.audit_settings import GovernanceSettings
+from projections.audit.registry import GovernanceTasks
+from projections.audit.settings import GovernanceSettings
 
 ISSUER = "https://idp.north-shire.test"
 AUDIENCE = "carerecord-api"

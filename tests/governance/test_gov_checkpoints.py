@@ -17,13 +17,13 @@ from typer.testing import CliRunner
 from carerecord.access_log import AccessLog, AccessRecord
 from carerecord.audit.checkpoints import load_checkpoints, trusted_keys
 from carerecord.audit.verify import verify_logs
-from carerecord.cli import app as cli
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audit_registry import CheckpointTimer, GovernanceTasks
-from projections.audit_settings import GovernanceSettings
-from projections.settings import ProjectionSettings
+from entrypoint.cli import app as cli
+from projections.audit.registry import CheckpointTimer, GovernanceTasks
+from projections.audit.settings import GovernanceSettings
+from projections.engine.settings import ProjectionSettings
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 

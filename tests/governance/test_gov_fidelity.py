@@ -28,7 +28,7 @@ from gov_world import (
 from carerecord.audit.reconstruct import TimeTravel
 from carerecord.errors import CareRecordError
 from carerecord.protocol import bundled_document
-from projections.audit_index import AccessQuery, access_index_reader
+from projections.audit.index import AccessQuery, access_index_reader
 
 READS = 200
 SLICE_ACTIONS = {"record.read", "subject_access.record"}

@@ -13,8 +13,8 @@ from gov_world import AUDITOR, GP, HEALTH_IG, NURSE, SECRET, SOCIAL_WORKER, care
 from typer.testing import CliRunner
 
 from carerecord.access_log import AccessRecord
-from carerecord.cli import app as cli
-from projections.audit_registry import rebuild_audit
+from entrypoint.cli import app as cli
+from projections.audit.registry import rebuild_audit
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 AUDIT = """query($f: AccessAuditFilter, $first: Int, $after: String) {

@@ -16,8 +16,8 @@ from gov_world import AUDITOR, GP, HEALTH_IG, LEAD, NURSE, SECRET, care_team_cli
 from carerecord.errors import NotPermitted
 from carerecord.values import Viewer
 from carerecord.vocab import ViewerKind
-from projections import governance
-from projections.audit_index import AccessQuery
+from projections.audit import governance
+from projections.audit.index import AccessQuery
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 QUERIES: dict[str, str] = {

@@ -25,12 +25,12 @@ from gov_world import (
 )
 from typer.testing import CliRunner
 
-from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.practitioner import Practitioner
 from carerecord.slice import fold_entries
-from projections.audit_usage import month_of
-from projections.runner import EventLogSource
+from entrypoint.cli import app as cli
+from projections.audit.usage import month_of
+from projections.engine.runner import EventLogSource
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 REPORT = """query($from: DateTime, $to: DateTime) { usageReport(from: $from, to: $to) {

@@ -11,8 +11,8 @@ import pytest
 from views_world import GP, SOCIAL_WORKER, World
 
 from carerecord.db import Tx
-from projections.framework import Envelope
-from projections.runner import EventLogSource, ProjectionRunner, collector_paused
+from projections.engine.framework import Envelope
+from projections.engine.runner import EventLogSource, ProjectionRunner, collector_paused
 
 
 @pytest.fixture

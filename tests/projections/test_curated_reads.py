@@ -185,7 +185,7 @@ def test_reads_wait_for_the_views_to_catch_up_with_a_protocol_change(world: Worl
     world.project()
     world.app.adopt_protocol(bundled_document(2), at=world.tick())
 
-    from projections.errors import ViewsBehind
+    from projections.engine.errors import ViewsBehind
 
     with pytest.raises(ViewsBehind):
         world.reads.client_slice(world.caller(GP), client)

@@ -11,8 +11,8 @@ from views_world import GP, GP_COLLEAGUE, HOUSING, NURSE, SOCIAL_WORKER, World
 from carerecord import errors
 from carerecord.application import CommandResult
 from carerecord.idempotency import IdempotencyKey
-from projections.audience_store import unpack_feed
-from projections.results import FeedPage
+from projections.audience.store import unpack_feed
+from projections.feed.results import FeedPage
 
 
 def drain(world: World, caller: object, after: int = 0, limit: int = 100) -> list[FeedPage]:

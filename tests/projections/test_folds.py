@@ -39,10 +39,9 @@ from carerecord.vocab import (
     Urgency,
     ViewerKind,
 )
-from projections import caseload, concerns, directory, involvement, referrals
-from projections.audience_core import Changes, ClientWork, Context
-from projections.audience_fold import CLIENT_PREFIX, apply, apply_directory
-from projections.audiences import (
+from projections.audience.core import Changes, ClientWork, Context
+from projections.audience.fold import CLIENT_PREFIX, apply, apply_directory
+from projections.audience.keys import (
     CLIENT_AUDIENCE,
     AudienceKey,
     Staff,
@@ -50,6 +49,7 @@ from projections.audiences import (
     audience_of,
     relevant_audiences,
 )
+from projections.lists import caseload, concerns, directory, involvement, referrals
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

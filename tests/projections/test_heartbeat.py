@@ -13,7 +13,7 @@ from carerecord.db import Database, Databases
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.heartbeat import (
+from projections.engine.heartbeat import (
     HEARTBEAT_TABLE,
     KEEP_SECONDS,
     RETRYING,
@@ -26,8 +26,8 @@ from projections.heartbeat import (
     read_beats,
     workers_state,
 )
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
-from projections.settings import ProjectionSettings
 
 
 @pytest.fixture

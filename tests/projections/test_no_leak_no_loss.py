@@ -40,9 +40,9 @@ from carerecord.protocol import bundled_document
 from carerecord.slice import curate, fold_entries
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, RelationshipKind
-from projections.audiences import audience_of
-from projections.errors import ViewsBehind
-from projections.settings import ProjectionSettings
+from projections.audience.keys import audience_of
+from projections.engine.errors import ViewsBehind
+from projections.engine.settings import ProjectionSettings
 
 WRITERS = (
     GP,

@@ -23,26 +23,25 @@ from typer.testing import CliRunner
 
 from bench.synthetic import Spec, generate
 from carerecord.application import CareRecord
-from carerecord.cli import app as cli
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audience_store import unpack_feed
-from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE
+from entrypoint.cli import app as cli
+from projections.audience.store import unpack_feed
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import TRACKING_TABLE, reset_views
+from projections.engine.runner import EventLogSource, ProjectionRunner
+from projections.engine.settings import ProjectionSettings
 from projections.rebuild import (
     _copy_scratch,
     _scratch_views,
     rebuild,
     rebuild_in_workers,
-    reset_views,
     worker_groups,
 )
 from projections.registry import VIEW_NAMES, view_projections, view_runner
-from projections.runner import EventLogSource, ProjectionRunner
-from projections.settings import ProjectionSettings
 
 pytestmark = pytest.mark.slow
 

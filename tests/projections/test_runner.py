@@ -10,11 +10,11 @@ from views_world import GP, SOCIAL_WORKER, World
 
 from carerecord.client_record import ClientRecord
 from carerecord.db import Tx
-from projections.directory import DirectoryProjection
-from projections.errors import ProjectionFailed
-from projections.framework import TRACKING_TABLE, Envelope
-from projections.runner import EventLogSource, ProjectionRunner, Waker
-from projections.settings import ProjectionSettings
+from projections.engine.errors import ProjectionFailed
+from projections.engine.framework import TRACKING_TABLE, Envelope
+from projections.engine.runner import EventLogSource, ProjectionRunner, Waker
+from projections.engine.settings import ProjectionSettings
+from projections.lists.directory import DirectoryProjection
 
 
 class Ledger:

@@ -12,13 +12,13 @@ from views_world import GP, HOUSING, NURSE, SOCIAL_WORKER, World
 
 from carerecord.policy import viewer_key
 from carerecord.vocab import Purpose, RelationshipKind
-from projections.audience_reader import (
+from projections.audience.keys import audience_of
+from projections.audience.reader import (
     AudienceViewReader,
     PostgresAudienceViewReader,
     SQLiteAudienceViewReader,
 )
-from projections.audiences import audience_of
-from projections.readers import (
+from projections.lists.readers import (
     CaseloadReader,
     ConcernsReader,
     DirectoryReader,

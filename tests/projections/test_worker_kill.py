@@ -30,10 +30,10 @@ from carerecord.db import Databases
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.framework import TRACKING_TABLE
+from projections.engine.framework import TRACKING_TABLE
+from projections.engine.settings import ProjectionSettings
 from projections.rebuild import rebuild
 from projections.registry import VIEW_NAMES
-from projections.settings import ProjectionSettings
 
 pytestmark = pytest.mark.slow
 CLI = Path(sys.executable).with_name("carerecord")

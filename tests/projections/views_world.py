@@ -23,10 +23,10 @@ from carerecord.settings import Settings
 from carerecord.slice import SharedEntry, curate, fold_entries
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose, Role, ViewerKind
+from projections.engine.runner import ProjectionRunner
+from projections.engine.settings import ProjectionSettings
 from projections.registry import view_runner
 from projections.repository import ReadRepository
-from projections.runner import ProjectionRunner
-from projections.settings import ProjectionSettings
 
 SECRET = "Zebra-7731 disclosed a private matter"
 
