@@ -253,8 +253,14 @@ def _check_reserved_keys(value: object, path: str) -> None:
             _check_reserved_keys(item, f"{path}[{index}]")
 
 
+BUNDLED_VERSIONS = (1, 2, 3)
+"""The protocol versions shipped with the package; 3 is written as minimum necessary."""
+
+
 def bundled_document(version: int = 1) -> dict[str, Any]:
     """A protocol document shipped with the package (``carerecord/data``)."""
+    if version not in BUNDLED_VERSIONS:
+        raise InvalidProtocol(field="bundled", reason="unknown_version")
     data = resources.files("carerecord.data").joinpath(f"protocol-v{version}.yaml")
     return parse_document_text(data.read_text(encoding="utf-8"))
 

@@ -40,7 +40,11 @@ def migrate_command() -> None:
 def adopt(
     file: Annotated[Path | None, typer.Argument(help="A protocol document (YAML or JSON).")] = None,
     bundled: Annotated[
-        int | None, typer.Option(help="Adopt a version shipped with the package instead.")
+        int | None,
+        typer.Option(
+            help="Adopt a version shipped with the package instead (1, 2 or 3; "
+            "3 is minimum necessary)."
+        ),
     ] = None,
 ) -> None:
     """Adopt a new version of the protocol (recorded as an event in the log)."""
