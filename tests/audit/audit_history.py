@@ -6,8 +6,9 @@ limited, withdrawn, re-granted and left to expire; restrictions are placed and
 lifted; relationships start (for a person and for a team) and end; break-glass is
 used and runs out; protocol version 2 is adopted a third of the way and version 3
 (minimum necessary: a need-to-know matrix, the crisis plan, break-glass bounded) two
-thirds of the way, so reads made under every version are replayed with 3 in force. After every change a
-few reads are served, each from a view that may lag behind the record.
+thirds of the way, so reads made under every version are replayed with 3 in force.
+After every change a few reads are served, each from a view that may lag behind the
+record.
 """
 
 from __future__ import annotations
