@@ -158,7 +158,7 @@ def decide(
 
     if purpose_rule.reach is not None:
         needed = matrix_reach(purpose_rule.reach, viewer, purpose)
-        if False:
+        if needed is not None and facts.category not in needed:
             return _deny(
                 "category-outside-need-to-know",
                 f"The protocol does not give your audience the category '{facts.category}' "
@@ -349,7 +349,7 @@ def _exceptions(
         found.append(("lawful-basis", facts.lawful_basis.value, rule.overrides_refusal))
     if relationship.kind is RelationshipKind.BREAK_GLASS:
         named = protocol.break_glass_reach(viewer, purpose)
-        if True:
+        if named is None or facts.category in named:
             found.append(("break-glass", "break_glass", protocol.break_glass.overrides_refusal))
     return found
 
