@@ -667,6 +667,16 @@ def _adult_safeguarding(d: _Loader) -> str:
     d.involve("housing_officer", rachel, 50)
     d.note("housing_officer", rachel, "Rent arrears", 48)
     return rachel
+def _minimum_necessary(d: _Loader, clients: dict[str, str]) -> None:
+    """Under version 3 (minimum necessary) Jordan's team record a treatment note and
+    review his crisis plan: the crisis plan is now its own category, which the street-
+    triage view reaches, and the treatment note is not (entries recorded before keep
+    the category they were recorded under)."""
+    jordan = clients["street_triage_crisis"]
+    d.note("psychiatrist", jordan, "Treatment", 0.5,
+           "Reviewed in outpatients; mood stabiliser continued.")
+    d.note("mh_practitioner", jordan, "Crisis plan", 0.4,
+           "Crisis plan reviewed: in crisis call the crisis line; sister is the key contact.")
 # fmt: on
 
 
@@ -779,6 +789,9 @@ def load_demo(
         advance()
     if clients == 0:
         app.adopt_protocol(bundled_document(2), by="demo")
+    # Then version 3, written as minimum necessary (the need-to-know matrix).
+    app.adopt_protocol(bundled_document(3), by="demo")
+    _minimum_necessary(d, scenario_clients)
     position = int(app.recorder.max_notification_id() or 0)
     return DemoSummary(
         seed=seed,

@@ -85,10 +85,38 @@ class ProfessionDef:
 
 
 @dataclass(frozen=True)
+class ReachRow:
+    """One row of a need-to-know matrix: the audience ``who`` reaches ``categories``."""
+
+    who: tuple[AudienceRule, ...]
+    categories: frozenset[str] | None  # None: every category ("*", only where meant)
+
+
+def matrix_reach(
+    rows: tuple[ReachRow, ...] | None, viewer: Audience, purpose: Purpose
+) -> frozenset[str] | None:
+    """The union of the categories of the ``rows`` whose audience matches the viewer.
+
+    ``rows=None`` is no matrix (every category: ``None``); a viewer matching no row
+    reaches nothing (the empty set).
+    """
+    if rows is None:
+        return None
+    found: set[str] = set()
+    for row in rows:
+        if any_matches(row.who, viewer, purpose):
+            if row.categories is None:
+                return None
+            found |= row.categories
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
 class PurposeRule:
     purpose: Purpose
     who: tuple[AudienceRule, ...]
     categories: frozenset[str] | None  # None: every category
+    reach: tuple[ReachRow, ...] | None = None  # None: no need-to-know matrix
 
 
 @dataclass(frozen=True)
@@ -113,6 +141,10 @@ class BreakGlassRule:
     max_minutes: int
     min_reason_length: int
     overrides_refusal: bool
+    reach: tuple[ReachRow, ...] | None = None
+    """Where break-glass is itself a basis for sharing without consent (``None``: for
+    every category its purposes reach - versions 1 and 2; otherwise only the
+    categories of the rows matching the viewer)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +180,25 @@ class Protocol:
         return self.restricted_audiences.get(
             category, self.restricted_audiences.get(ANY, frozenset())
         )
+
+    def need_to_know(self, viewer: Audience, purpose: Purpose) -> frozenset[str] | None:
+        """Which categories ``viewer`` may reach for ``purpose``: the purpose's own
+        categories (its outer bound) within the need-to-know matrix (``reach``) rows
+        matching the viewer. ``None`` is every category; a purpose the protocol does
+        not name reaches nothing. Consent, sensitivity and relationships narrow further.
+        """
+        rule = self.purposes.get(purpose)
+        if rule is None:
+            return frozenset()
+        matrix = matrix_reach(rule.reach, viewer, purpose)
+        if rule.categories is None:
+            return matrix
+        return rule.categories if matrix is None else rule.categories & matrix
+
+    def break_glass_reach(self, viewer: Audience, purpose: Purpose) -> frozenset[str] | None:
+        """The categories for which a break-glass grant is itself a basis for sharing
+        without consent (``None``: every category; versions without ``break_glass.reach``)."""
+        return matrix_reach(self.break_glass.reach, viewer, purpose)
 
     def category_for_heading(self, profession: str, heading: str) -> str | None:
         definition = self.professions.get(profession)
@@ -202,8 +253,14 @@ def _check_reserved_keys(value: object, path: str) -> None:
             _check_reserved_keys(item, f"{path}[{index}]")
 
 
+BUNDLED_VERSIONS = (1, 2, 3)
+"""The protocol versions shipped with the package; 3 is written as minimum necessary."""
+
+
 def bundled_document(version: int = 1) -> dict[str, Any]:
     """A protocol document shipped with the package (``carerecord/data``)."""
+    if version not in BUNDLED_VERSIONS:
+        raise InvalidProtocol(field="bundled", reason="unknown_version")
     data = resources.files("carerecord.data").joinpath(f"protocol-v{version}.yaml")
     return parse_document_text(data.read_text(encoding="utf-8"))
 
@@ -394,22 +451,40 @@ class _Parser:
             if purpose not in _READ_PURPOSES:
                 raise self.fail(path, "purpose_not_configurable")
             body = self.mapping(value, path)
-            self.keys(body, {"who", "categories"}, path)
-            categories_raw = body.get("categories", ANY)
-            categories = (
-                None
-                if categories_raw == ANY
-                else frozenset(
-                    self.category(c, f"{path}.categories")
-                    for c in self.sequence(categories_raw, f"{path}.categories")
-                )
-            )
+            self.keys(body, {"who", "categories", "reach"}, path)
+            categories = self.categories_or_any(body.get("categories", ANY), f"{path}.categories")
+            reach = body.get("reach")
             result[purpose] = PurposeRule(
-                purpose, self.audience_rules(body.get("who"), f"{path}.who"), categories
+                purpose,
+                self.audience_rules(body.get("who"), f"{path}.who"),
+                categories,
+                None if reach is None else self.reach_rows(reach, f"{path}.reach"),
             )
         if Purpose.DIRECT_CARE not in result:
             raise self.fail("purposes.direct_care", "missing")
         return result
+
+    def categories_or_any(self, raw: object, path: str) -> frozenset[str] | None:
+        if raw == ANY:
+            return None
+        return frozenset(self.category(c, path) for c in self.sequence(raw, path))
+
+    def reach_rows(self, raw: object, path: str) -> tuple[ReachRow, ...]:
+        """A need-to-know matrix: rows of ``{who: [audience rules], categories: [...] | "*"}``."""
+        rows = []
+        for i, item in enumerate(self.sequence(raw, path)):
+            row_path = f"{path}[{i}]"
+            body = self.mapping(item, row_path)
+            self.keys(body, {"who", "categories"}, row_path)
+            if "who" not in body or "categories" not in body:
+                raise self.fail(row_path, "missing")
+            rows.append(
+                ReachRow(
+                    self.audience_rules(body["who"], f"{row_path}.who"),
+                    self.categories_or_any(body["categories"], f"{row_path}.categories"),
+                )
+            )
+        return tuple(rows)
 
     def parse_sensitive(self, raw: object) -> dict[str, tuple[AudienceRule, ...]]:
         body = self.mapping(raw, "sensitive_audiences")
@@ -487,9 +562,11 @@ class _Parser:
                 "max_minutes",
                 "min_reason_length",
                 "overrides_refusal",
+                "reach",
             },
             "break_glass",
         )
+        reach = body.get("reach")
         max_minutes = self.integer(
             body.get("max_minutes"), "break_glass.max_minutes", low=1, high=1440
         )
@@ -506,6 +583,7 @@ class _Parser:
             overrides_refusal=self.boolean(
                 body.get("overrides_refusal", False), "break_glass.overrides_refusal"
             ),
+            reach=None if reach is None else self.reach_rows(reach, "break_glass.reach"),
         )
 
     def parse_redactions(self, raw: object) -> tuple[RedactionRule, ...]:

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from carerecord.errors import CareRecordError
 from carerecord.migrate import migrate
-from carerecord.protocol import bundled_document, load_document
+from carerecord.policy.reach import reach_changes, reach_matrix
+from carerecord.protocol import Protocol, bundled_document, load_document
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from carerecord.sharing_protocol import check_document
@@ -40,7 +41,11 @@ def migrate_command() -> None:
 def adopt(
     file: Annotated[Path | None, typer.Argument(help="A protocol document (YAML or JSON).")] = None,
     bundled: Annotated[
-        int | None, typer.Option(help="Adopt a version shipped with the package instead.")
+        int | None,
+        typer.Option(
+            help="Adopt a version shipped with the package instead (1, 2 or 3; "
+            "3 is minimum necessary)."
+        ),
     ] = None,
 ) -> None:
     """Adopt a new version of the protocol (recorded as an event in the log)."""
@@ -86,6 +91,92 @@ def check(file: Annotated[Path, typer.Argument(help="A protocol document to vali
     console.print(
         f"Valid: {protocol.partnership} version {protocol.version} ({protocol.content_hash[:12]})."
     )
+
+
+ProposedFile = Annotated[
+    Path | None, typer.Argument(help="A protocol document (YAML or JSON); none: in force.")
+]
+BundledVersion = Annotated[int | None, typer.Option(help="A version shipped with the package.")]
+
+
+def _proposed(file: Path | None, bundled: int | None) -> Protocol | None:
+    """The protocol named by FILE or --bundled N (None when neither is given)."""
+    if file is not None and bundled is not None:
+        raise typer.BadParameter("give FILE or --bundled N, not both")
+    if file is None and bundled is None:
+        return None
+    document = bundled_document(bundled) if bundled is not None else load_document(file)  # type: ignore[arg-type]
+    return check_document(document)
+
+
+def _in_force() -> Protocol:
+    app = open_care_record(Settings.from_env())
+    try:
+        return app.protocol()
+    finally:
+        app.close()
+
+
+def _names(categories: object) -> str:
+    return ", ".join(sorted(categories)) or "-"  # type: ignore[call-overload]
+
+
+@protocol_app.command("reach")
+def reach(file: ProposedFile = None, bundled: BundledVersion = None) -> None:
+    """Which categories each profession reaches for each purpose: with the client's
+    consent, without it (implied consent) and under break-glass - as the policy decides
+    for an ordinary entry of each category (the version in force, FILE or --bundled N)."""
+    try:
+        protocol = _proposed(file, bundled) or _in_force()
+    except CareRecordError as exc:
+        raise fail(exc) from None
+    console.print(f"[bold]{protocol.title}[/bold] - version {protocol.version}")
+    table = Table("profession", "purpose", "with consent", "without consent", "break-glass")
+    for column in table.columns:
+        column.overflow = "fold"
+    for row in reach_matrix(protocol):
+        table.add_row(
+            row.profession,
+            row.purpose.value,
+            _names(row.with_consent),
+            _names(row.without_consent),
+            _names(row.under_break_glass),
+        )
+    console.print(table)
+
+
+@protocol_app.command("changes")
+def changes(file: ProposedFile = None, bundled: BundledVersion = None) -> None:
+    """Who gains and who loses which categories if FILE (or --bundled N) replaced the
+    version in force; nothing is adopted or changed."""
+    try:
+        proposed = _proposed(file, bundled)
+        if proposed is None:
+            raise typer.BadParameter("give FILE or --bundled N")
+        current = _in_force()
+    except CareRecordError as exc:
+        raise fail(exc) from None
+    console.print(f"Version {current.version} in force -> proposed version {proposed.version}")
+    found = reach_changes(current, proposed)
+    if not found:
+        console.print("No profession gains or loses any category.")
+        return
+    table = Table("profession", "purpose", "gains", "loses")
+    for column in table.columns:
+        column.overflow = "fold"
+    for change in found:
+        gains = [
+            f"consent: {_names(change.gains_with_consent)}",
+            f"no consent: {_names(change.gains_without_consent)}",
+            f"break-glass: {_names(change.gains_under_break_glass)}",
+        ]
+        loses = [
+            f"consent: {_names(change.loses_with_consent)}",
+            f"no consent: {_names(change.loses_without_consent)}",
+            f"break-glass: {_names(change.loses_under_break_glass)}",
+        ]
+        table.add_row(change.profession, change.purpose.value, "\n".join(gains), "\n".join(loses))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

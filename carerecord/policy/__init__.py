@@ -33,9 +33,13 @@ alike when their ``decision_key`` (facts, own agency, coverage) is equal
 ``decide`` to it). ``decide_entry`` and ``decide_many`` derive the keys of entries
 from their labels and the client's ``SharingState``.
 
+The protocol's need-to-know matrix (rule 5b) reads only the viewer key's profession,
+sector and roles and the entry's category, so it adds nothing to the keys.
+
 Layout: ``keys.py`` (the keys and the functions deriving them), ``standing.py`` (the
-viewer's standing), ``rules.py`` (``decide`` and the rule order). Import from
-``carerecord.policy``.
+viewer's standing), ``rules.py`` (``decide`` and the rule order), ``reach.py`` (the
+reach report for the partnership board, by asking ``decide``). Import from
+``carerecord.policy`` (``reach`` from ``carerecord.policy.reach``).
 """
 
 from carerecord.policy.keys import (

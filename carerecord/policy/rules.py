@@ -10,6 +10,10 @@ The rules, in the order they are applied (the first that decides, wins):
 4. A legitimate relationship is required: an active care relationship, or an
    unexpired break-glass grant for a break-glass purpose. No browsing.
 5. The purpose must reach the entry's category (e.g. the minimal crisis view).
+5b. Need to know: where the protocol gives the purpose a matrix (``reach``), the
+   viewer's audience must need the category - the union of the categories of the
+   rows matching the viewer; matching no row reaches nothing. Without a matrix
+   (versions 1 and 2) rule 5 alone bounds the purpose.
 6. Sensitivity: "restricted" stays in the contributing agency (author's profession
    and those the protocol names); "sensitive" reaches only the protocol's named
    audiences for the category (and the author's own profession in their agency).
@@ -18,7 +22,10 @@ The rules, in the order they are applied (the first that decides, wins):
 8. The contributing agency sees its own entries (it is their controller).
 9. Lawful bases other than consent, and break-glass, allow sharing without
    consent where the protocol says so; a refusal still wins unless the rule
-   overrides refusals.
+   overrides refusals. Break-glass is such a basis only for the categories
+   ``break_glass.reach`` names for the viewer (every category when it names
+   none: versions 1 and 2), so a grant never shows more than a care relationship
+   would for the emergency purpose plus what the protocol names for break-glass.
 10. Consent: a refusal in scope denies; a grant in scope allows.
 11. Implied consent for direct care within the sectors the protocol names.
 12. Otherwise: no consent, no sharing.
@@ -44,7 +51,7 @@ from carerecord.policy.keys import (
     own_agency,
 )
 from carerecord.policy.standing import ViewerRelationship
-from carerecord.protocol import Protocol, any_matches
+from carerecord.protocol import Protocol, any_matches, matrix_reach
 from carerecord.values import Labels
 from carerecord.vocab import Purpose, RelationshipKind, Role, Sensitivity, ViewerKind
 
@@ -148,6 +155,16 @@ def decide(
             f"The purpose '{purpose.value}' does not reach the category '{facts.category}'.",
             protocol,
         )
+
+    if purpose_rule.reach is not None:
+        needed = matrix_reach(purpose_rule.reach, viewer, purpose)
+        if needed is not None and facts.category not in needed:
+            return _deny(
+                "category-outside-need-to-know",
+                f"The protocol does not give your audience the category '{facts.category}' "
+                f"for the purpose '{purpose.value}' (need to know).",
+                protocol,
+            )
 
     own = own_agency(viewer, entry)
     own_profession = own and viewer.profession == facts.profession
@@ -331,7 +348,9 @@ def _exceptions(
     if rule is not None and purpose in rule.purposes and any_matches(rule.who, viewer, purpose):
         found.append(("lawful-basis", facts.lawful_basis.value, rule.overrides_refusal))
     if relationship.kind is RelationshipKind.BREAK_GLASS:
-        found.append(("break-glass", "break_glass", protocol.break_glass.overrides_refusal))
+        named = protocol.break_glass_reach(viewer, purpose)
+        if named is None or facts.category in named:
+            found.append(("break-glass", "break_glass", protocol.break_glass.overrides_refusal))
     return found
 
 

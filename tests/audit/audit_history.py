@@ -4,8 +4,11 @@ Several clients; practitioners of several agencies and professions contribute,
 amend, enter in error, raise and resolve alerts; consent is granted, refused,
 limited, withdrawn, re-granted and left to expire; restrictions are placed and
 lifted; relationships start (for a person and for a team) and end; break-glass is
-used and runs out; protocol version 2 is adopted partway. After every change a
-few reads are served, each from a view that may lag behind the record.
+used and runs out; protocol version 2 is adopted a third of the way and version 3
+(minimum necessary: a need-to-know matrix, the crisis plan, break-glass bounded) two
+thirds of the way, so reads made under every version are replayed with 3 in force.
+After every change a few reads are served, each from a view that may lag behind the
+record.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ class Generator:
     # --- the run ----------------------------------------------------------------------
 
     def run(self, *, clients: int, reads: int, reads_per_step: int) -> History:
-        """Run until ``reads`` reads were served; protocol v2 is adopted halfway."""
+        """Run until ``reads`` reads were served; protocol v2 and v3 are adopted on the way."""
         for n in range(clients):
             cid = register_client(self.app, GP, n=n + 1)
             self.history.clients.append(cid)
@@ -136,9 +139,11 @@ class Generator:
         ]
         weights = [w for w, _, _ in actions]
         while len(self.history.reads) < reads:
-            if not self.history.did["protocol_v2"] and len(self.history.reads) >= reads // 2:
-                self.app.adopt_protocol(bundled_document(2))
-                self.history.did["protocol_v2"] += 1
+            for version, share in ((2, 1 / 3), (3, 2 / 3)):
+                fact = f"protocol_v{version}"
+                if not self.history.did[fact] and len(self.history.reads) >= reads * share:
+                    self.app.adopt_protocol(bundled_document(version))
+                    self.history.did[fact] += 1
             cid = self.rng.choice(self.history.clients)
             _, name, action = self.rng.choices(actions, weights)[0]
             self.act(name, action, cid)

@@ -76,7 +76,7 @@ def test_every_feed_delivery_reconstructs_to_its_hash(
     assert len(deliveries) > 100
     assert sum(len(a.items) for a in deliveries) > 150
     assert {a.viewer_kind for a in deliveries} == {"practitioner", "agency_system"}
-    assert {a.protocol_version for a in deliveries} == {1, 2}
+    assert {a.protocol_version for a in deliveries} == {1, 2, 3}
     for access, replay in replays:  # the replay shows what was delivered, no more
         assert {e.entry_id for e in replay.shown} == {i for i, _ in access.items}
         assert replay.unexpected == ()

@@ -2,7 +2,7 @@
 
 At least 1,000 reads, served (as the read path serves them) across consent granted,
 refused, limited, withdrawn, re-granted and expired; restrictions placed and lifted;
-protocol version 2 adopted partway; amendments, entries in error, alerts; care,
+protocol versions 2 and 3 adopted partway; amendments, entries in error, alerts; care,
 team, break-glass and subject-access readers; views lagging behind the record.
 The reads are written to the real access log and read back from it before replay.
 """
@@ -59,6 +59,7 @@ def test_every_recorded_read_reconstructs_to_the_identical_hash(deployment: Depl
         "break_glass",
         "relationship_ended",
         "protocol_v2",
+        "protocol_v3",
     ):
         assert did[fact] > 0, fact
     reads = [r.access for r in history.reads]
@@ -67,7 +68,7 @@ def test_every_recorded_read_reconstructs_to_the_identical_hash(deployment: Depl
         "break_glass",
         "subject_access",
     }
-    assert {a.protocol_version for a in reads} == {1, 2}
+    assert {a.protocol_version for a in reads} == {1, 2, 3}
     assert sum(1 for a in reads if a.view_version < a.state_version) > 100
     assert sum(1 for r in history.reads if r.shown) > 300
     assert sum(1 for r in history.reads if not r.shown) > 20

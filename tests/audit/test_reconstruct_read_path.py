@@ -65,7 +65,7 @@ def test_reads_served_by_the_read_repository_reconstruct_exactly(
     reads = [r.access for r in history.reads]
     assert len(reads) >= READS
     assert sum(1 for a in reads if a.view_version < a.state_version) > 20  # lagging views
-    assert {a.protocol_version for a in reads} == {1, 2}
+    assert {a.protocol_version for a in reads} == {1, 2, 3}
     assert Counter(a.basis for a in reads).keys() == {
         "care_relationship",
         "break_glass",

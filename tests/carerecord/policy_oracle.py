@@ -12,6 +12,9 @@ Reading of the document where it is terse (decisions taken, see the report):
   pseudo-profession; a client (the person) is not a profession and matches nothing.
 - ``sensitive_audiences`` / ``restricted_audiences`` fall back to their ``"*"`` entry
   for a category without its own entry.
+- A need-to-know matrix (``purposes.P.reach``) is read as the union of the rows
+  whose ``who`` matches; no matrix, no limit; ``break_glass.reach`` likewise names
+  where break-glass is a basis without consent (absent: everywhere).
 - Projection time (``now is None``) applies no time limit that could narrow access:
   grants count whenever made and however expired; a refusal that lapses (has an
   expiry) does not count, since it may no longer be in force at read time.
@@ -71,6 +74,7 @@ class Oracle:
             ("3 purpose open to the viewer", self.purpose_open),
             ("4 legitimate relationship", self.relationship),
             ("5 purpose reaches the category", self.purpose_reach),
+            ("5b need to know", self.need_to_know),
             ("6 sensitivity", self.sensitivity),
             ("7 restrictions", self.restrictions),
             ("8 contributing agency", self.own_agency),
@@ -155,6 +159,20 @@ class Oracle:
             return Expected(False, "category-outside-purpose")
         return None
 
+    def named_in(self, rows: list[dict[str, Any]], case: Case) -> bool:
+        """Whether a matrix's rows matching the viewer name the entry's category."""
+        return any(
+            self.matches(row["who"], case.viewer, case.purpose)
+            and (row["categories"] == "*" or case.labels.category in row["categories"])
+            for row in rows
+        )
+
+    def need_to_know(self, case: Case) -> Verdict:
+        rows = self.purposes.get(case.purpose.value, {}).get("reach")
+        if rows is not None and not self.named_in(rows, case):
+            return Expected(False, "category-outside-need-to-know")
+        return None
+
     def sensitivity(self, case: Case) -> Verdict:
         labels, viewer = case.labels, case.viewer
         same_agency = viewer.agency_id == labels.agency_id
@@ -234,7 +252,10 @@ class Oracle:
             found.append(
                 ("lawful-basis", case.labels.lawful_basis.value, basis["overrides_refusal"])
             )
-        if case.relationship.kind is RelationshipKind.BREAK_GLASS:
+        rows = self.break_glass.get("reach")
+        if case.relationship.kind is RelationshipKind.BREAK_GLASS and (
+            rows is None or self.named_in(rows, case)
+        ):
             found.append(
                 ("break-glass", "break_glass", self.break_glass.get("overrides_refusal", False))
             )

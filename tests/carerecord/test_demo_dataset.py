@@ -18,6 +18,7 @@ from carerecord.application import CareRecord
 from carerecord.client_record import ClientRecord
 from carerecord.demo import DIRECTORY, DemoSummary, load_demo
 from carerecord.migrate import migrate
+from carerecord.protocol import bundled_document, parse_protocol
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from carerecord.values import Labels
@@ -69,12 +70,12 @@ def test_the_partnership_spans_every_sector_with_a_governance_officer_per_agency
     assert len({app.agency(c).local_authority_area for c in children}) == 2
 
 
-def test_protocol_version_two_was_adopted_partway_and_version_one_stays_in_the_log(
+def test_protocol_version_two_was_adopted_partway_and_three_last_with_one_in_the_log(
     demo: tuple[CareRecord, DemoSummary],
 ) -> None:
     app, summary = demo
-    assert summary.protocol_version == app.protocol().version == 2
-    assert summary.counts["SharingProtocol.VersionAdopted"] == 2
+    assert summary.protocol_version == app.protocol().version == 3
+    assert summary.counts["SharingProtocol.VersionAdopted"] == 3
     adopted = [
         n.id
         for n in app.recorder.select_notifications(start=1, limit=100_000)
@@ -106,6 +107,9 @@ def test_every_entry_is_under_its_authors_own_heading_and_every_time_is_in_the_l
 ) -> None:
     app, summary = demo
     earliest = summary.loaded_at - timedelta(days=731)
+    # An entry keeps the category its heading mapped to when it was recorded (version 3
+    # maps "Crisis plan" to its own category; versions 1 and 2 to mental health).
+    mappings = [parse_protocol(bundled_document(v)) for v in (1, 2, 3)]
     for client in all_clients(summary):
         for event in client_events(app, client):
             labels: Labels | None = getattr(event, "labels", None)
@@ -114,9 +118,9 @@ def test_every_entry_is_under_its_authors_own_heading_and_every_time_is_in_the_l
                     next(k for k, p in DIRECTORY.items() if p.practitioner_id == labels.author_id)
                 ].profession
                 assert labels.profession == profession
-                assert app.protocol().category_for_heading(profession, labels.heading) == (
-                    labels.category
-                )
+                assert labels.category in {
+                    p.category_for_heading(profession, labels.heading) for p in mappings
+                }
             for when in (getattr(event, "at", None), labels and labels.occurred_at):
                 if isinstance(when, datetime):
                     assert earliest <= when <= summary.loaded_at + timedelta(minutes=5)
@@ -211,6 +215,20 @@ def test_the_street_triage_crisis_has_a_justified_reviewed_break_glass_and_re_gr
     assert {"police_officer", "mental_health_practitioner"} <= authors
 
 
+def test_the_crisis_plan_keeps_the_category_it_was_recorded_under(
+    demo: tuple[CareRecord, DemoSummary],
+) -> None:
+    app, summary = demo
+    events = client_events(app, summary.scenario_clients["street_triage_crisis"])
+    plans = [
+        e.labels.category
+        for e in of_type(events, "ContributionRecorded")
+        if e.labels.heading == "Crisis plan"
+    ]
+    # Recorded under version 1 (mental health), reviewed under version 3 (its own).
+    assert plans == ["mental_health", "crisis_plan"]
+
+
 def test_restrictions_were_placed_at_the_clients_and_at_a_contributors_request(
     demo: tuple[CareRecord, DemoSummary],
 ) -> None:
@@ -298,7 +316,7 @@ def test_carerecord_demo_loads_an_empty_store_once_and_refuses_or_skips_after(
             if n.topic.endswith("ClientRecord.Registered")
         ]
         assert len(registered) == 5 + 3
-        assert app.protocol().version == 2
+        assert app.protocol().version == 3
         assert isinstance(app.load_client(registered[0].originator_id), ClientRecord)
 
         refused = runner.invoke(cli, ["demo"], env=env)

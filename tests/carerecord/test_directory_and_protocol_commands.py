@@ -16,9 +16,9 @@ from care_world import SECRET, log_head, named, payload
 
 from carerecord.agency import Agency
 from carerecord.application import CareRecord
-from carerecord.errors import CareRecordError
+from carerecord.errors import CareRecordError, InvalidProtocol
 from carerecord.practitioner import Practitioner
-from carerecord.protocol import bundled_document, content_hash
+from carerecord.protocol import bundled_document, content_hash, parse_protocol
 from carerecord.sharing_protocol import SharingProtocol
 from carerecord.values import Viewer
 from carerecord.vocab import Sector, ViewerKind
@@ -263,8 +263,46 @@ def test_adopting_a_version_that_is_not_newer_is_refused(
     )
 
 
-def _broken(change: Any) -> dict[str, Any]:
-    document = copy.deepcopy(bundled_document(1))
+def test_the_minimum_necessary_version_3_follows_versions_1_and_2_in_the_log(
+    fresh_app: CareRecord,
+) -> None:
+    for version in (1, 2, 3):
+        fresh_app.adopt_protocol(bundled_document(version))
+
+    events = events_of(fresh_app, SharingProtocol.id_for("north-shire"))
+    assert [e.version for e in events[1:]] == [1, 2, 3]
+    protocol = fresh_app.protocol()
+    assert protocol.version == 3
+    assert protocol.category_for_heading("mental_health_practitioner", "Crisis plan") == (
+        "crisis_plan"
+    )
+    assert protocol.category_for_heading("psychiatrist", "Treatment") == "mental_health"
+
+
+# The recorded hashes of the bundled versions 1 and 2: the need-to-know matrix is an
+# optional key, so their documents, canonical form and hashes are what they were.
+RECORDED_HASHES = {
+    1: "e19e446fef70397ee01644c8e0d5f469b8d2ba381422b8556380830c6193b20b",
+    2: "5e3df551e2fd6b66562dea52cf518fcd3efa42aaa8dce9b615879d0a129ab3fc",
+}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_versions_1_and_2_keep_their_recorded_hash_and_have_no_matrix(version: int) -> None:
+    document = bundled_document(version)
+    protocol = parse_protocol(document)
+    assert content_hash(document) == protocol.content_hash == RECORDED_HASHES[version]
+    assert all(rule.reach is None for rule in protocol.purposes.values())
+    assert protocol.break_glass.reach is None
+
+
+def test_an_unknown_bundled_version_is_refused() -> None:
+    with pytest.raises(InvalidProtocol):
+        bundled_document(99)
+
+
+def _broken(change: Any, version: int = 1) -> dict[str, Any]:
+    document = copy.deepcopy(bundled_document(version))
     change(document)
     return document
 
@@ -285,6 +323,23 @@ def _broken(change: Any) -> dict[str, Any]:
         _broken(lambda d: d["break_glass"].update(max_minutes=100_000)),
         _broken(lambda d: d["categories"]["mental_health"].update(min_sensitivity="secret")),
         _broken(lambda d: d["redactions"].append({"who": [], "fields": ["text"]})),
+        # the need-to-know matrix
+        _broken(lambda d: d["purposes"]["direct_care"].update(reach="*")),
+        _broken(lambda d: d["purposes"]["direct_care"].update(reach=[{"who": []}])),
+        _broken(
+            lambda d: d["purposes"]["direct_care"].update(
+                reach=[{"who": [{"professions": ["gp"]}], "categories": ["astrology"]}]
+            )
+        ),
+        _broken(
+            lambda d: d["purposes"]["direct_care"].update(
+                reach=[{"who": [{"professions": ["wizard"]}], "categories": "*"}]
+            )
+        ),
+        _broken(
+            lambda d: d["purposes"]["direct_care"]["reach"][0].update(surprise=True), version=3
+        ),
+        _broken(lambda d: d["break_glass"].update(reach=[{"categories": ["risk"]}])),
     ],
 )
 def test_adopting_an_invalid_protocol_document_is_refused(

@@ -102,7 +102,21 @@ HOUSING_SAFEGUARDING_LEAD = practitioner(
 )
 GP_PRACTICE_SYSTEM = agency_system("gp-south")
 
+BENEFITS_OFFICER = practitioner("benefits_officer", "housing")
 GP_HISTORY = entry("physical_health", by="gp", agency="gp-north")
+NURSE_MEDICATION = entry("medication", by="district_nurse", agency="community-health")
+OT_EQUIPMENT = entry("equipment", by="occupational_therapist", agency="community-health")
+PSYCHIATRIC_TREATMENT = entry(
+    "mental_health", by="psychiatrist", agency="mh-trust", heading="Treatment"
+)
+CRISIS_PLAN = entry(
+    "crisis_plan",
+    by="mental_health_practitioner",
+    agency="mh-trust",
+    heading="Crisis plan",
+    sensitivity=Sensitivity.NORMAL,
+)
+FAMILY_CASE_NOTE = entry("carers_and_family", by="social_worker", agency="children-north")
 MENTAL_STATE = entry("mental_health", by="mental_health_practitioner", agency="mh-trust")
 GP_SAFEGUARDING = entry("safeguarding", by="gp", agency="gp-north", basis=LawfulBasis.SAFEGUARDING)
 GP_SEXUAL_HEALTH = entry("sexual_health", by="gp", agency="gp-north")
@@ -283,6 +297,50 @@ GOLDEN: list[Golden] = [
     Golden("a projection-time decision does not apply a refusal that lapses (the read does)",
            GP_SOUTH, DIRECT, GP_HISTORY, True, "implied-consent",
            state(refused(expires_at=NOW + timedelta(days=30))), now=None),
+    # Version 3: need to know (the matrix), the crisis plan, break-glass bounded.
+    Golden("v3: a housing officer never reaches medication, even with consent",
+           HOUSING_OFFICER, DIRECT, NURSE_MEDICATION, False, "category-outside-need-to-know",
+           state(granted()), version=3),
+    Golden("v2: without a matrix a housing officer with consent sees medication (old meaning)",
+           HOUSING_OFFICER, DIRECT, NURSE_MEDICATION, True, "consent", state(granted()),
+           version=2),
+    Golden("v3: a housing officer with consent sees equipment and adaptations",
+           HOUSING_OFFICER, DIRECT, OT_EQUIPMENT, True, "consent", state(granted()), version=3),
+    Golden("v3: a benefits officer never reaches a GP's history",
+           BENEFITS_OFFICER, DIRECT, GP_HISTORY, False, "category-outside-need-to-know",
+           state(granted()), version=3),
+    Golden("v3: a district nurse reaches medication (her agency's own entry)",
+           DISTRICT_NURSE, DIRECT, NURSE_MEDICATION, True, "own-agency", version=3),
+    Golden("v3: a GP reaches every category (the whole medical record is meant)",
+           GP_SOUTH, DIRECT, NURSE_MEDICATION, True, "implied-consent", version=3),
+    Golden("v3: a teacher never reaches medication",
+           TEACHER, DIRECT, NURSE_MEDICATION, False, "category-outside-need-to-know",
+           state(granted()), version=3),
+    Golden("v3: in an emergency the police never reach a psychiatric treatment note",
+           POLICE_OFFICER, EMERGENCY, PSYCHIATRIC_TREATMENT, False,
+           "category-outside-need-to-know", state(granted()), version=3),
+    Golden("v3: under break-glass the police see the crisis plan without consent",
+           POLICE_OFFICER, EMERGENCY, CRISIS_PLAN, True, "break-glass",
+           relationship=break_glass(POLICE_OFFICER), version=3),
+    Golden("v3: under break-glass the police still never see treatment notes",
+           POLICE_OFFICER, EMERGENCY, PSYCHIATRIC_TREATMENT, False,
+           "category-outside-need-to-know", relationship=break_glass(POLICE_OFFICER),
+           version=3),
+    Golden("v3: break-glass does not open a council's family note without consent",
+           PARAMEDIC, EMERGENCY, FAMILY_CASE_NOTE, False, "no-consent",
+           relationship=break_glass(PARAMEDIC), version=3),
+    Golden("v3: with a care relationship the same family note stays closed",
+           PARAMEDIC, EMERGENCY, FAMILY_CASE_NOTE, False, "no-consent", version=3),
+    Golden("v2: break-glass is a basis for every emergency category (old meaning)",
+           PARAMEDIC, EMERGENCY, FAMILY_CASE_NOTE, True, "break-glass",
+           relationship=break_glass(PARAMEDIC), version=2),
+    Golden("v3: break-glass opens medication to a paramedic (named for clinicians)",
+           PARAMEDIC, EMERGENCY, NURSE_MEDICATION, True, "break-glass",
+           relationship=break_glass(PARAMEDIC), version=3),
+    Golden("v3: a purpose without a matrix is unchanged (safeguarding reaches everything)",
+           SOCIAL_WORKER, SAFEGUARD, NURSE_MEDICATION, False, "no-consent", version=3),
+    Golden("v3: an agency system reaches every category for direct care",
+           GP_PRACTICE_SYSTEM, DIRECT, NURSE_MEDICATION, True, "implied-consent", version=3),
     Golden("a projection-time decision applies a refusal that never lapses",
            GP_SOUTH, DIRECT, GP_HISTORY, False, "consent-refused", state(refused()), now=None),
 ]  # fmt: skip
@@ -413,13 +471,14 @@ def full_table(version: int, *, same_agency: bool) -> Iterator[tuple[str, Case]]
             yield label, Case(viewer, purpose, labels, sharing, relationship, NOW)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_every_profession_category_sensitivity_consent_standing_and_purpose_matches_the_oracle(
     version: int,
 ) -> None:
     count, mismatches = sweep(version, full_table(version, same_agency=False))
     professions = len(document(version)["professions"]) + len(Sector)
-    assert count >= professions * 19 * 3 * 7 * 2 * 5
+    categories = len(document(version)["categories"])
+    assert count >= professions * categories * 3 * 7 * 2 * 5
     assert not mismatches, f"{len(mismatches)} of {count} differ:\n" + "\n".join(mismatches[:20])
 
 
