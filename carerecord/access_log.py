@@ -33,6 +33,8 @@ from carerecord.transient import is_transient
 log = logging.getLogger("carerecord.access_log")
 NO_CLIENT = UUID(int=0)
 ACCESS_TOPIC = "access"
+SHOWN = "shown"
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,15 @@ class AccessRecord:
     state_version: int | None = None
     protocol_version: int | None = None
     grant_id: str | None = None
+    outcome: str = SHOWN
+    refusal: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == REFUSED
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "access_id": self.access_id,
             "at": self.at.isoformat(),
             "request_id": self.request_id,
@@ -86,6 +94,12 @@ class AccessRecord:
             "protocol_version": self.protocol_version,
             "grant_id": self.grant_id,
         }
+        # Only when not the defaults: a shown record's bytes are as they always were.
+        if self.outcome != SHOWN:
+            body["outcome"] = self.outcome
+        if self.refusal is not None:
+            body["refusal"] = self.refusal
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AccessRecord:
@@ -108,6 +122,8 @@ class AccessRecord:
             state_version=data.get("state_version"),
             protocol_version=data.get("protocol_version"),
             grant_id=data.get("grant_id"),
+            outcome=data.get("outcome", SHOWN),
+            refusal=data.get("refusal"),
         )
 
     def canonical_bytes(self) -> bytes:

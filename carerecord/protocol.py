@@ -22,7 +22,16 @@ import orjson
 import yaml
 
 from carerecord.errors import InvalidProtocol
-from carerecord.vocab import AlertKind, LawfulBasis, Purpose, Role, Sector, Sensitivity
+from carerecord.vocab import (
+    DEFAULT_BREAK_GLASS_RECORDS,
+    AlertKind,
+    LawfulBasis,
+    Purpose,
+    RecordKind,
+    Role,
+    Sector,
+    Sensitivity,
+)
 
 AGENCY_SYSTEM = "agency_system"
 """The pseudo-profession of an agency's own integrating system (feeds)."""
@@ -113,6 +122,9 @@ class BreakGlassRule:
     max_minutes: int
     min_reason_length: int
     overrides_refusal: bool
+    may_record: frozenset[RecordKind] = DEFAULT_BREAK_GLASS_RECORDS
+    """What a grant lets its holder record (``break_glass.may_record``; optional: absent,
+    it is contribution + alert, and the document - so its hash - is unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -487,6 +499,7 @@ class _Parser:
                 "max_minutes",
                 "min_reason_length",
                 "overrides_refusal",
+                "may_record",
             },
             "break_glass",
         )
@@ -506,6 +519,9 @@ class _Parser:
             overrides_refusal=self.boolean(
                 body.get("overrides_refusal", False), "break_glass.overrides_refusal"
             ),
+            may_record=DEFAULT_BREAK_GLASS_RECORDS
+            if "may_record" not in body
+            else self.enum_set(body["may_record"], RecordKind, "break_glass.may_record"),
         )
 
     def parse_redactions(self, raw: object) -> tuple[RedactionRule, ...]:
