@@ -538,9 +538,7 @@ class ClientRecord(Aggregate):
 
     def accept_referral(self, referral_id: str, *, note: str, actor: Actor, at: datetime) -> None:
         """The receiving agency takes the referral on."""
-        self._receiving(
-            referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at
-        )
+        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at)
         self._referral_accepted(referral_id, note, _who(actor), _agency(actor), at)
 
     class ReferralDeclined(Aggregate.Event):
@@ -560,9 +558,7 @@ class ClientRecord(Aggregate):
         self, referral_id: str, *, reason: str, actor: Actor, at: datetime
     ) -> None:
         """The receiving agency declines the referral, with a reason."""
-        self._receiving(
-            referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at
-        )
+        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at)
         self._referral_declined(referral_id, reason, _who(actor), _agency(actor), at)
 
     class ReferralClosed(Aggregate.Event):

@@ -88,9 +88,7 @@ class ContributionCommands(DirectoryCommands):
         when = self._when(at, now)
         return self._change(
             client_id,
-            lambda r: r.amend_contribution(
-                entry, body, reason=why, actor=actor, at=when, now=now
-            ),
+            lambda r: r.amend_contribution(entry, body, reason=why, actor=actor, at=when, now=now),
         )
 
     @command

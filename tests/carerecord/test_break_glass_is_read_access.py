@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from care_world import (
-    BREAK_GLASS_REASON,
     COMMANDS,
     POLICE,
     POLICE_2,
@@ -79,9 +78,10 @@ def test_a_grant_authorises_no_command_that_changes_sharing(world: World, comman
     commands that need no standing - fares exactly as a colleague without any grant."""
     _, run = COMMANDS[command]
     scene = build_scene(world)  # POLICE holds an active break-glass grant on scene.client
-    assert world.app.load_client(scene.client).standing_of(
-        POLICE.caller, world.clock.now
-    ).kind.value == "break_glass"
+    assert (
+        world.app.load_client(scene.client).standing_of(POLICE.caller, world.clock.now).kind.value
+        == "break_glass"
+    )
 
     with_grant = outcome(world, lambda: run(world, POLICE.caller, scene.client, scene))
 
