@@ -346,11 +346,11 @@ def test_break_glass_opens_the_emergency_view_is_audited_and_expires(stack: Stac
     assert audited.basis == "break_glass"
     assert audited.grant_id == grant["grantId"]
     assert audited.purpose == "emergency"
+    # Break-glass covers only the emergency purpose it was granted for: another purpose is
+    # refused (not an empty record), before anything is read.
     direct = _client_query(stack, POLICE, client.client_id, "DIRECT_CARE").json()
-    if "errors" in direct:
-        assert direct["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
-    else:  # break-glass covers only the emergency purpose it was granted for
-        assert direct["data"]["client"]["entries"]["items"] == []
+    assert direct["data"] is None  # the field is non-null: the refusal nulls `data`
+    assert direct["errors"][0]["extensions"]["code"] == "NOT_PERMITTED"
     stack.clock.advance(minutes=61)
     try:
         expired = _client_query(stack, POLICE, client.client_id, "EMERGENCY").json()
