@@ -57,7 +57,9 @@ class ClientAccess:
 def client_access_records(
     access: Database, client_id: str, *, before: int | None = None, limit: int = 100
 ) -> list[tuple[int, AccessRecord]]:
-    """The client's access records, newest first: ``(client_seq, record)``."""
+    """The client's access records, newest first: ``(client_seq, record)``. Refused
+    attempts are left out (nothing was shown; they are for the information-governance
+    officers, in the access audit), so a page may hold fewer than ``limit``."""
     where, params = "client_id = ?", list[object]([client_id])
     if before is not None:
         where += " AND client_seq < ?"
@@ -68,7 +70,8 @@ def client_access_records(
             "ORDER BY client_seq DESC LIMIT ?",
             (*params, limit),
         )
-    return [(int(r[0]), AccessRecord.from_json(orjson.loads(bytes(r[1])))) for r in rows]
+    found = [(int(r[0]), AccessRecord.from_json(orjson.loads(bytes(r[1])))) for r in rows]
+    return [(seq, record) for seq, record in found if not record.refused]
 
 
 def client_access_count(access: Database, client_id: str) -> int:
