@@ -171,7 +171,11 @@ def test_not_found_and_not_permitted_are_indistinguishable(stack: Stack, rich: C
     assert hidden.json()["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
     assert "Rich" not in hidden.text
     assert SECRET not in hidden.text
-    assert stack.access_head() == before, "nothing returned, nothing audited"
+    # Nothing returned: no read recorded, but both refused attempts are (as refused).
+    attempts = stack.access_records(after=before)
+    assert [(r.outcome, r.refusal, r.items) for r in attempts] == [
+        ("refused", "CLIENT_NOT_FOUND", ())
+    ] * 2
 
 
 def test_a_gp_cannot_see_another_practices_patients(stack: Stack, rich: ClientFacts) -> None:
