@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
+import orjson
 from api_stack import Stack
 from waiting import wait_until
 
-from carerecord.access_log import REFUSED, AccessLog, AccessLogWriter, AccessRecord
+from carerecord.access_log import REFUSED, AccessLog, AccessLogWriter, AccessRecord, refused_twin
 from carerecord.db import Database
 from carerecord.errors import AuditUnavailable
 
@@ -141,3 +142,18 @@ def test_a_read_whose_record_was_not_yet_taken_is_withdrawn_on_timeout(stack: St
         assert second.access_id not in written
     finally:
         writer.close()
+
+
+def test_a_shown_record_keeps_its_canonical_bytes_and_a_refused_one_says_so() -> None:
+    shown = _record()
+    body = orjson.loads(shown.canonical_bytes())
+    assert set(body).isdisjoint({"outcome", "refusal"})  # records before them hash alike
+    assert AccessRecord.from_json(body) == shown
+    twin = refused_twin(shown, "NO_CARE_RELATIONSHIP", access_id=str(uuid4()))
+    refused = orjson.loads(twin.canonical_bytes())
+    assert (refused["outcome"], refused["refusal"], refused["items"]) == (
+        REFUSED,
+        "NO_CARE_RELATIONSHIP",
+        [],
+    )
+    assert AccessRecord.from_json(refused) == twin
