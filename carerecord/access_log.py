@@ -18,10 +18,10 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 
@@ -33,6 +33,8 @@ from carerecord.transient import is_transient
 log = logging.getLogger("carerecord.access_log")
 NO_CLIENT = UUID(int=0)
 ACCESS_TOPIC = "access"
+SHOWN = "shown"
+REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,15 @@ class AccessRecord:
     state_version: int | None = None
     protocol_version: int | None = None
     grant_id: str | None = None
+    outcome: str = SHOWN
+    refusal: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.outcome == REFUSED
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "access_id": self.access_id,
             "at": self.at.isoformat(),
             "request_id": self.request_id,
@@ -86,6 +94,12 @@ class AccessRecord:
             "protocol_version": self.protocol_version,
             "grant_id": self.grant_id,
         }
+        # Only when not the defaults: a shown record's bytes are as they always were.
+        if self.outcome != SHOWN:
+            body["outcome"] = self.outcome
+        if self.refusal is not None:
+            body["refusal"] = self.refusal
+        return body
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AccessRecord:
@@ -108,6 +122,8 @@ class AccessRecord:
             state_version=data.get("state_version"),
             protocol_version=data.get("protocol_version"),
             grant_id=data.get("grant_id"),
+            outcome=data.get("outcome", SHOWN),
+            refusal=data.get("refusal"),
         )
 
     def canonical_bytes(self) -> bytes:
@@ -243,9 +259,22 @@ class AccessLog:
 
 
 _STOP = object()
+AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
 
 
-def _settle(future: Future[int], outcome: int | BaseException) -> None:
+def refused_twin(record: AccessRecord, refusal: str, *, access_id: str) -> AccessRecord:
+    """``record`` as a refused attempt: same caller, client, action and request, nothing
+    returned (no items), with the refusal's code."""
+    return replace(
+        record,
+        access_id=access_id,
+        items=(),
+        outcome=REFUSED,
+        refusal=refusal,
+    )
+
+
+def _settle(future: Future[Any], outcome: object) -> None:
     """Complete a waiter's future, unless the waiter gave up (cancelled) meanwhile.
 
     A cancelled waiter (say, a client that disconnected) must not stop the writer
@@ -260,13 +289,31 @@ def _settle(future: Future[int], outcome: int | BaseException) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class _Job:
+    """Records committed together (one request's, all or none) and their waiter."""
+
+    records: tuple[AccessRecord, ...]
+    future: Future[Any]
+    single: bool
+
+
 class AccessLogWriter:
     """Group-commits access records from many threads or coroutines into the access log.
 
     A failed commit fails the requests in that batch (``AUDIT_UNAVAILABLE``: fail
     closed), never the writer: it takes the next batch as soon as it arrives, so it
-    succeeds again as soon as the store is back. A request that stops waiting (its
-    timeout) withdraws its record if the writer has not started on it yet.
+    succeeds again as soon as the store is back. One request's records are committed
+    together or not at all (``submit_many``).
+
+    A read is answered with data only if its records were committed, and a read refused
+    because they were not is never left in the log as shown (issue 11, 11c): a request
+    that stops waiting (its timeout) withdraws its records if the writer has not started
+    on them; if the writer has (they are in a transaction), the request waits for that
+    commit's outcome instead - for up to another timeout. Only if the commit outlives
+    that too is the read refused while its records may still commit: then, if they do,
+    the writer appends a refused twin of each (``refused_twin``, code
+    ``AUDIT_UNAVAILABLE``, same request id) so the log says nothing was returned.
     """
 
     def __init__(self, log: AccessLog, *, max_batch: int = 512, timeout: float = 10.0) -> None:
@@ -276,45 +323,98 @@ class AccessLogWriter:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="access-log-writer", daemon=True)
         self._closed = False
+        self._lock = threading.Lock()
+        self._abandoned: set[int] = set()
         self._thread.start()
 
     def submit(self, record: AccessRecord) -> Future[int]:
         """Queue a record; the future completes with its position once it is committed."""
-        future: Future[int] = Future()
+        return self._submit((record,), single=True)
+
+    def submit_many(self, records: Sequence[AccessRecord]) -> Future[list[int]]:
+        """Queue records to commit together (all or none); the future gets their positions."""
+        return self._submit(tuple(records), single=False)
+
+    def _submit(self, records: tuple[AccessRecord, ...], *, single: bool) -> Future[Any]:
+        future: Future[Any] = Future()
         if self._closed:
             future.set_exception(AuditUnavailable(reason="writer_closed"))
             return future
-        self._queue.put((record, future))
+        self._queue.put(_Job(records, future, single))
         return future
 
     def record(self, record: AccessRecord) -> int:
         """Append ``record`` durably and return its position; raise ``AuditUnavailable`` if not."""
-        return self._wait(self.submit(record))
+        position: int = self._wait(self.submit(record))
+        return position
 
     def record_many(self, records: Sequence[AccessRecord]) -> list[int]:
-        futures = [self.submit(r) for r in records]
-        return [self._wait(f) for f in futures]
+        """Append records durably, together; raise ``AuditUnavailable`` if they were not."""
+        if not records:
+            return []
+        positions: list[int] = self._wait(self.submit_many(records))
+        return positions
+
+    def record_later(self, records: Sequence[AccessRecord]) -> None:
+        """Queue records without waiting (written with the next batch, or lost with it if
+        that commit fails): for evidence whose answer must not wait on the store."""
+        if records:
+            self.submit_many(records)
 
     async def record_async(self, record: AccessRecord) -> int:
-        future = asyncio.wrap_future(self.submit(record))
+        future = self.submit(record)
+        waiting = asyncio.wrap_future(future)
         try:
-            # On a timeout wait_for cancels the wrapper, which cancels the queued record.
-            return await asyncio.wait_for(future, self.timeout)
+            # Shielded: a timeout must not cancel a record the writer is committing.
+            position: int = await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
+            return position
+        except TimeoutError:
+            if future.cancel():  # withdrawn before the writer took it
+                raise AuditUnavailable(reason="timeout") from None
+            try:
+                position = await asyncio.wait_for(asyncio.shield(waiting), self.timeout)
+                return position
+            except TimeoutError:
+                return int(self._give_up(future))
+            except AuditUnavailable:
+                raise
+            except Exception:
+                raise AuditUnavailable() from None
         except AuditUnavailable:
             raise
-        except TimeoutError:
-            raise AuditUnavailable(reason="timeout") from None
         except Exception:
             raise AuditUnavailable() from None
 
-    def _wait(self, future: Future[int]) -> int:
+    def _wait(self, future: Future[Any]) -> Any:
         try:
             return future.result(timeout=self.timeout)
         except AuditUnavailable:
             raise
         except TimeoutError:
-            future.cancel()  # withdrawn unless the writer has already started on it
-            raise AuditUnavailable(reason="timeout") from None
+            if future.cancel():  # withdrawn: the writer had not started on it
+                raise AuditUnavailable(reason="timeout") from None
+            try:  # in a transaction: its commit decides (see the class docstring)
+                return future.result(timeout=self.timeout)
+            except TimeoutError:
+                return self._give_up(future)
+            except AuditUnavailable:
+                raise
+            except Exception:
+                raise AuditUnavailable() from None
+        except Exception:
+            raise AuditUnavailable() from None
+
+    def _give_up(self, future: Future[Any]) -> Any:
+        """Stop waiting for a commit in flight: its outcome if it just came, else refuse
+        and let the writer record the refusal if the commit succeeds after all."""
+        with self._lock:
+            if not future.done():
+                self._abandoned.add(id(future))
+                raise AuditUnavailable(reason="timeout")
+        try:
+            return future.result(timeout=0)
+        except AuditUnavailable:
+            raise
         except Exception:
             raise AuditUnavailable() from None
 
@@ -326,7 +426,8 @@ class AccessLogWriter:
                 return
             batch = [item]
             stop = False
-            while len(batch) < self.max_batch:
+            size = len(item.records)
+            while size < self.max_batch:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -335,17 +436,18 @@ class AccessLogWriter:
                     stop = True
                     break
                 batch.append(more)
+                size += len(more.records)
             # Drop records whose requests stopped waiting (they were refused already).
-            batch = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
             if batch:
                 failing = self._commit(batch, failing)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[AccessRecord, Future[int]]], failing: bool) -> bool:
+    def _commit(self, batch: list[_Job], failing: bool) -> bool:
         """Append one batch and settle its waiters; returns whether it failed."""
         try:
-            positions = self.log.append([record for record, _ in batch])
+            positions = self.log.append([r for job in batch for r in job.records])
         except Exception as exc:
             transient = is_transient(exc)
             if not failing:
@@ -356,13 +458,31 @@ class AccessLogWriter:
             failure = AuditUnavailable(
                 reason="store_unavailable" if transient else type(exc).__name__
             )
-            for _, future in batch:
-                _settle(future, failure)
+            with self._lock:
+                for job in batch:
+                    self._abandoned.discard(id(job.future))
+                    _settle(job.future, failure)
             return True
         if failing:
             log.warning("access-log writer: committing again")
-        for (_, future), position in zip(batch, positions, strict=True):
-            _settle(future, position)
+        late: list[AccessRecord] = []
+        start = 0
+        with self._lock:
+            for job in batch:
+                mine = positions[start : start + len(job.records)]
+                start += len(job.records)
+                _settle(job.future, mine[0] if job.single else mine)
+                if id(job.future) in self._abandoned:
+                    self._abandoned.discard(id(job.future))
+                    late.extend(
+                        refused_twin(r, AUDIT_UNAVAILABLE, access_id=str(uuid4()))
+                        for r in job.records
+                    )
+        if late:
+            log.warning(
+                "access-log writer: recording %d reads refused during a slow commit", len(late)
+            )
+            self._queue.put(_Job(tuple(late), Future(), single=False))
         return False
 
     def close(self) -> None:

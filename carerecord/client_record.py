@@ -166,10 +166,17 @@ class ClientRecord(Aggregate):
         )
 
     def record_contribution(
-        self, labels: Labels, text: str, *, actor: Actor, now: datetime
+        self,
+        labels: Labels,
+        text: str,
+        *,
+        actor: Actor,
+        now: datetime,
+        under_break_glass: bool = False,
     ) -> None:
-        """Add an entry. The author needs a care relationship or break-glass access."""
-        self._require_relationship(actor, now)
+        """Add an entry. The author needs a care relationship, or break-glass access when
+        the protocol lets a grant record entries (``under_break_glass``)."""
+        self._require_relationship(actor, now, under_break_glass=under_break_glass)
         if labels.author_id != actor.practitioner_id or labels.agency_id != actor.agency_id:
             raise errors.IdentityMismatch(field="labels")
         if labels.entry_id in self.contributions or labels.entry_id in self.alerts:
@@ -191,10 +198,17 @@ class ClientRecord(Aggregate):
         pass  # The amended text lives in the event and the views.
 
     def amend_contribution(
-        self, entry_id: str, text: str, *, reason: str, actor: Actor, at: datetime
+        self,
+        entry_id: str,
+        text: str,
+        *,
+        reason: str,
+        actor: Actor,
+        at: datetime,
+        now: datetime | None = None,
     ) -> None:
         """Replace an entry's text with a corrected one; only its author may."""
-        meta = self._own_current_entry(entry_id, actor)
+        meta = self._own_current_entry(entry_id, actor, at if now is None else now)
         self._contribution_amended(entry_id, text, reason, meta.author_id, meta.agency_id, at)
 
     class ContributionEnteredInError(Aggregate.Event):
@@ -213,16 +227,27 @@ class ClientRecord(Aggregate):
             meta.author_id, meta.agency_id, meta.category, in_error=True
         )
 
-    def enter_in_error(self, entry_id: str, *, reason: str, actor: Actor, at: datetime) -> None:
+    def enter_in_error(
+        self, entry_id: str, *, reason: str, actor: Actor, at: datetime, now: datetime | None = None
+    ) -> None:
         """Mark an entry as entered in error: it leaves the views but stays in the log."""
-        meta = self._own_current_entry(entry_id, actor)
+        meta = self._own_current_entry(entry_id, actor, at if now is None else now)
         self._contribution_entered_in_error(entry_id, reason, meta.author_id, meta.agency_id, at)
 
-    def _own_current_entry(self, entry_id: str, actor: Actor) -> ContributionMeta:
+    def _own_current_entry(self, entry_id: str, actor: Actor, now: datetime) -> ContributionMeta:
         meta = self.contributions.get(entry_id)
+        own = (
+            meta is not None
+            and meta.author_id == actor.practitioner_id
+            and meta.agency_id == actor.agency_id
+        )
+        if meta is None or not own:
+            # The author may always correct their own entry; anyone else without a
+            # standing learns nothing about the entry (no existence oracle).
+            self._require_standing(actor, now)
         if meta is None:
             raise errors.ContributionNotFound(entry_id=entry_id)
-        if meta.author_id != actor.practitioner_id or meta.agency_id != actor.agency_id:
+        if not own:
             raise errors.NotAuthor(entry_id=entry_id)
         if meta.in_error:
             raise errors.ContributionNotCurrent(entry_id=entry_id)
@@ -336,6 +361,8 @@ class ClientRecord(Aggregate):
         officer may not: a seal protects the placing agency's decision (often the client's
         request to it) from every other agency, theirs included."""
         restriction = self.restrictions.get(restriction_id)
+        if restriction is None or restriction.agency_id != actor.agency_id:
+            self._require_standing(actor, now)
         if restriction is None:
             raise errors.RestrictionNotActive(restriction_id=restriction_id)
         if restriction.agency_id != actor.agency_id:
@@ -391,10 +418,18 @@ class ClientRecord(Aggregate):
         del self.relationships[relationship_id]
 
     def end_care_relationship(
-        self, relationship_id: str, *, reason: str, actor: Actor, at: datetime
+        self,
+        relationship_id: str,
+        *,
+        reason: str,
+        actor: Actor,
+        at: datetime,
+        now: datetime | None = None,
     ) -> None:
         """End a relationship: the practitioner (or team member), or a team lead/admin."""
         relationship = self.relationships.get(relationship_id)
+        if relationship is None or relationship.agency_id != actor.agency_id:
+            self._require_standing(actor, at if now is None else now)
         if relationship is None:
             raise errors.RelationshipNotActive(relationship_id=relationship_id)
         if relationship.agency_id != actor.agency_id:
@@ -448,9 +483,11 @@ class ClientRecord(Aggregate):
         actor: Actor,
         now: datetime,
         at: datetime,
+        under_break_glass: bool = False,
     ) -> None:
-        """Refer the client to another agency, with a date by which it should respond."""
-        self._require_relationship(actor, now)
+        """Refer the client to another agency, with a date by which it should respond
+        (break-glass access suffices only when the protocol lets a grant refer)."""
+        self._require_relationship(actor, now, under_break_glass=under_break_glass)
         if to_agency == actor.agency_id:
             raise errors.InvalidInput(field="to_agency", reason="same_agency")
         if referral_id in self.referrals:
@@ -483,7 +520,7 @@ class ClientRecord(Aggregate):
 
     def acknowledge_referral(self, referral_id: str, *, actor: Actor, at: datetime) -> None:
         """The receiving agency confirms it has the referral."""
-        self._receiving(referral_id, actor, {ReferralStatus.SENT})
+        self._receiving(referral_id, actor, {ReferralStatus.SENT}, at)
         self._referral_acknowledged(referral_id, _who(actor), _agency(actor), at)
 
     class ReferralAccepted(Aggregate.Event):
@@ -501,7 +538,7 @@ class ClientRecord(Aggregate):
 
     def accept_referral(self, referral_id: str, *, note: str, actor: Actor, at: datetime) -> None:
         """The receiving agency takes the referral on."""
-        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED})
+        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at)
         self._referral_accepted(referral_id, note, _who(actor), _agency(actor), at)
 
     class ReferralDeclined(Aggregate.Event):
@@ -521,7 +558,7 @@ class ClientRecord(Aggregate):
         self, referral_id: str, *, reason: str, actor: Actor, at: datetime
     ) -> None:
         """The receiving agency declines the referral, with a reason."""
-        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED})
+        self._receiving(referral_id, actor, {ReferralStatus.SENT, ReferralStatus.ACKNOWLEDGED}, at)
         self._referral_declined(referral_id, reason, _who(actor), _agency(actor), at)
 
     class ReferralClosed(Aggregate.Event):
@@ -540,6 +577,8 @@ class ClientRecord(Aggregate):
     def close_referral(self, referral_id: str, *, outcome: str, actor: Actor, at: datetime) -> None:
         """Either party closes the referral with an outcome."""
         referral = self.referrals.get(referral_id)
+        if referral is None or actor.agency_id not in (referral.from_agency, referral.to_agency):
+            self._require_standing(actor, at)
         if referral is None:
             raise errors.ReferralNotFound(referral_id=referral_id)
         if actor.agency_id not in (referral.from_agency, referral.to_agency):
@@ -549,9 +588,11 @@ class ClientRecord(Aggregate):
         self._referral_closed(referral_id, outcome, _who(actor), _agency(actor), at)
 
     def _receiving(
-        self, referral_id: str, actor: Actor, allowed_from: set[ReferralStatus]
+        self, referral_id: str, actor: Actor, allowed_from: set[ReferralStatus], at: datetime
     ) -> ReferralState:
         referral = self.referrals.get(referral_id)
+        if referral is None or actor.agency_id != referral.to_agency:
+            self._require_standing(actor, at)
         if referral is None:
             raise errors.ReferralNotFound(referral_id=referral_id)
         if actor.agency_id != referral.to_agency:
@@ -589,9 +630,11 @@ class ClientRecord(Aggregate):
         summary: str,
         actor: Actor,
         now: datetime,
+        under_break_glass: bool = False,
     ) -> None:
-        """Raise an alert (e.g. a safeguarding concern, a risk to lone workers)."""
-        self._require_relationship(actor, now)
+        """Raise an alert (e.g. a safeguarding concern, a risk to lone workers): with a
+        care relationship, or break-glass access when the protocol lets a grant raise one."""
+        self._require_relationship(actor, now, under_break_glass=under_break_glass)
         if labels.author_id != actor.practitioner_id or labels.agency_id != actor.agency_id:
             raise errors.IdentityMismatch(field="labels")
         if labels.entry_id in self.alerts or labels.entry_id in self.contributions:
@@ -616,6 +659,7 @@ class ClientRecord(Aggregate):
     ) -> None:
         """Resolve an alert: the raising agency, or a safeguarding lead with a relationship."""
         alert = self.alerts.get(alert_id)
+        self._require_standing(actor, now)
         if alert is None:
             raise errors.AlertNotActive(alert_id=alert_id)
         if alert.agency_id != actor.agency_id and Role.SAFEGUARDING_LEAD not in actor.roles:
@@ -671,6 +715,9 @@ class ClientRecord(Aggregate):
     ) -> None:
         """The accessing agency's information-governance officer reviews a grant."""
         grant = self.grants.get(grant_id)
+        reviewer = Role.IG_OFFICER in actor.roles
+        if grant is None or not reviewer or actor.agency_id != grant.agency_id:
+            self._require_standing(actor, at)
         if grant is None:
             raise errors.BreakGlassNotFound(grant_id=grant_id)
         if Role.IG_OFFICER not in actor.roles or actor.agency_id != grant.agency_id:
@@ -691,9 +738,26 @@ class ClientRecord(Aggregate):
             viewer, str(self.id), self.relationships.values(), self.grants.values(), now
         )
 
-    def _require_relationship(self, actor: Actor, now: datetime) -> None:
+    def _require_relationship(
+        self, actor: Actor, now: datetime, *, under_break_glass: bool = False
+    ) -> None:
+        """A care relationship; or a break-glass grant, but only for what the protocol lets
+        a grant record (``under_break_glass``, from ``break_glass.may_record``). A grant is
+        emergency read access: it never authorises a change to who may see what."""
         standing = self.standing_of(actor, now)
-        if standing.kind not in (RelationshipKind.CARE, RelationshipKind.BREAK_GLASS):
+        if standing.kind is RelationshipKind.CARE:
+            return
+        if standing.kind is RelationshipKind.BREAK_GLASS:
+            if under_break_glass:
+                return
+            raise errors.NotPermitted(reason="break_glass_read_only")
+        raise errors.NoCareRelationship()
+
+    def _require_standing(self, actor: Actor, now: datetime) -> None:
+        """Refuse a caller with no standing towards the client at all (no relationship,
+        no grant) with ``NO_CARE_RELATIONSHIP`` before telling them anything about what
+        the record holds, so a refusal never reveals whether an entry exists."""
+        if self.standing_of(actor, now).kind is RelationshipKind.NONE:
             raise errors.NoCareRelationship()
 
 

@@ -67,7 +67,10 @@ class NotPermitted(CareRecordError):
 
 class NoCareRelationship(NotPermitted):
     code = "NO_CARE_RELATIONSHIP"
-    message = "You need an active care relationship with this client (or break-glass access)."
+    message = (
+        "You need an active care relationship with this client (or break-glass access); "
+        "whether the client or entry exists is not disclosed."
+    )
 
 
 class NotAuthor(NotPermitted):

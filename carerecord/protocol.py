@@ -22,7 +22,16 @@ import orjson
 import yaml
 
 from carerecord.errors import InvalidProtocol
-from carerecord.vocab import AlertKind, LawfulBasis, Purpose, Role, Sector, Sensitivity
+from carerecord.vocab import (
+    DEFAULT_BREAK_GLASS_RECORDS,
+    AlertKind,
+    LawfulBasis,
+    Purpose,
+    RecordKind,
+    Role,
+    Sector,
+    Sensitivity,
+)
 
 AGENCY_SYSTEM = "agency_system"
 """The pseudo-profession of an agency's own integrating system (feeds)."""
@@ -145,6 +154,9 @@ class BreakGlassRule:
     """Where break-glass is itself a basis for sharing without consent (``None``: for
     every category its purposes reach - versions 1 and 2; otherwise only the
     categories of the rows matching the viewer)."""
+    may_record: frozenset[RecordKind] = DEFAULT_BREAK_GLASS_RECORDS
+    """What a grant lets its holder record (``break_glass.may_record``; optional: absent,
+    it is contribution + alert, and the document - so its hash - is unchanged)."""
 
 
 @dataclass(frozen=True)
@@ -563,6 +575,7 @@ class _Parser:
                 "min_reason_length",
                 "overrides_refusal",
                 "reach",
+                "may_record",
             },
             "break_glass",
         )
@@ -584,6 +597,9 @@ class _Parser:
                 body.get("overrides_refusal", False), "break_glass.overrides_refusal"
             ),
             reach=None if reach is None else self.reach_rows(reach, "break_glass.reach"),
+            may_record=DEFAULT_BREAK_GLASS_RECORDS
+            if "may_record" not in body
+            else self.enum_set(body["may_record"], RecordKind, "break_glass.may_record"),
         )
 
     def parse_redactions(self, raw: object) -> tuple[RedactionRule, ...]:

@@ -147,6 +147,24 @@ class RelationshipKind(StrEnum):
     NONE = "none"
 
 
+class RecordKind(StrEnum):
+    """What a practitioner may record under a break-glass grant (the protocol's
+    ``break_glass.may_record``): a grant is emergency *read* access, and never authorises
+    a command that changes who may see what (consent, restrictions, relationships,
+    demographics, identifiers)."""
+
+    CONTRIBUTION = "contribution"
+    """An entry (``record_contribution``): a note of what was done in the emergency."""
+    ALERT = "alert"
+    """Raising an alert (``raise_alert``); resolving one needs a care relationship."""
+    REFERRAL = "referral"
+    """Sending a referral (``send_referral``)."""
+
+
+DEFAULT_BREAK_GLASS_RECORDS = frozenset({RecordKind.CONTRIBUTION, RecordKind.ALERT})
+"""``break_glass.may_record`` when a protocol version does not say (versions 1 and 2)."""
+
+
 class BreakGlassOutcome(StrEnum):
     JUSTIFIED = "justified"
     NOT_JUSTIFIED = "not_justified"

@@ -27,7 +27,7 @@ from carerecord import errors
 from carerecord.client_record import ClientRecord
 from carerecord.db import Database
 from carerecord.ids import ClientId, parse_client_id, parse_entity_id, parse_team_id
-from carerecord.policy import ViewerRelationship, decide_entry, viewer_key
+from carerecord.policy import ViewerRelationship, decide_entry, purpose_open, viewer_key
 from carerecord.protocol import Protocol
 from carerecord.slice import curate
 from carerecord.values import Viewer
@@ -86,6 +86,10 @@ if TYPE_CHECKING:
 
 CLIENT_PURPOSES = frozenset({Purpose.SUBJECT_ACCESS})
 PRACTITIONER_PURPOSES = frozenset({Purpose.DIRECT_CARE, Purpose.SAFEGUARDING, Purpose.EMERGENCY})
+SYSTEM_PURPOSES = frozenset({Purpose.DIRECT_CARE})
+"""An agency's integrating system reads for direct care only: through ``client(id)`` it
+gets exactly what its feed carries (the agency system audience's slice), never a
+safeguarding or emergency view (those are for people, under a role or a grant)."""
 
 
 def capped(limit: int) -> int:
@@ -159,11 +163,31 @@ class ReadRepository:
             raise errors.ClientNotFound()
         return record, standing
 
-    @staticmethod
-    def _check_purpose(caller: Viewer, purpose: Purpose) -> None:
-        allowed = CLIENT_PURPOSES if caller.kind is ViewerKind.CLIENT else PRACTITIONER_PURPOSES
+    def _check_purpose(self, caller: Viewer, purpose: Purpose) -> None:
+        """Refuse a purpose the caller may not use (``NOT_PERMITTED``) before anything
+        about the client is read: purposes not served to this kind of caller, and
+        purposes the protocol in force does not open to the caller's audience."""
+        if caller.kind is ViewerKind.CLIENT:
+            allowed = CLIENT_PURPOSES
+        elif caller.kind is ViewerKind.AGENCY_SYSTEM:
+            allowed = SYSTEM_PURPOSES
+        else:
+            allowed = PRACTITIONER_PURPOSES
         if purpose not in allowed:
             raise errors.NotPermitted(reason="purpose_not_served")
+        if purpose in PRACTITIONER_PURPOSES and not purpose_open(
+            self.app.protocol(), viewer_key(caller), purpose
+        ):
+            raise errors.NotPermitted(reason="purpose_not_open")
+
+    @staticmethod
+    def _check_grant(standing: ViewerRelationship, purpose: Purpose) -> None:
+        """A break-glass grant opens only the purpose it was granted for."""
+        grant = standing.grant
+        if standing.kind is RelationshipKind.BREAK_GLASS and (
+            grant is None or grant.purpose is not purpose
+        ):
+            raise errors.NotPermitted(reason="purpose_not_granted")
 
     # --- a client's record ---------------------------------------------------------------
 
@@ -189,6 +213,7 @@ class ReadRepository:
         self._check_purpose(caller, purpose)
         now = self.app.clock()
         record, standing = self._standing(caller, client_id, now)
+        self._check_grant(standing, purpose)
         protocol = self.app.protocol()
         viewer = viewer_key(caller)
         key = audience_of(viewer, purpose, standing.kind)
@@ -277,6 +302,7 @@ class ReadRepository:
         entry_key = parse_entity_id(entry_id, field="entry_id")
         now = self.app.clock()
         record, standing = self._standing(caller, client_id, now)
+        self._check_grant(standing, purpose)
         viewer = viewer_key(caller)
         entry, in_view = self.audience.entry(
             str(record.id), entry_key, audience_of(viewer, purpose, standing.kind)

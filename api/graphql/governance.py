@@ -86,6 +86,12 @@ def audit_read(
 # --- the access audit index ---------------------------------------------------------------------
 
 
+@strawberry.enum(description="What came of an access: shown, or refused (nothing returned).")
+class AccessOutcome(Enum):
+    SHOWN = "shown"
+    REFUSED = "refused"
+
+
 @strawberry.input(description="Which accesses to list: every condition given must hold.")
 class AccessAuditFilter:
     client_id: strawberry.ID | None = None
@@ -101,6 +107,12 @@ class AccessAuditFilter:
     action: str | None = None
     viewer_kind: vocab.ViewerKind | None = None
     grant_id: strawberry.ID | None = None
+    outcome: AccessOutcome | None = strawberry.field(
+        default=None, description="Reads that showed something, or refused attempts."
+    )
+    refusal: str | None = strawberry.field(
+        default=None, description="Refused attempts with this code (NO_CARE_RELATIONSHIP...)."
+    )
     from_: datetime | None = strawberry.field(default=None, name="from", description="Inclusive.")
     to: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -128,6 +140,10 @@ class AccessAuditRecord:
     source_agencies: list[str] = strawberry.field(
         description="Agencies that contributed the entries it returned."
     )
+    outcome: AccessOutcome = strawberry.field(
+        description="SHOWN, or REFUSED: a refused attempt (no data was returned)."
+    )
+    refusal: str | None = strawberry.field(description="A refused attempt's code.")
 
     @classmethod
     def of(cls, a: IndexedAccess) -> AccessAuditRecord:
@@ -149,6 +165,8 @@ class AccessAuditRecord:
             request_id=a.request_id,
             item_count=a.item_count,
             source_agencies=list(a.source_agencies),
+            outcome=AccessOutcome(a.outcome),
+            refusal=a.refusal,
         )
 
 
@@ -173,6 +191,8 @@ def _query(f: AccessAuditFilter) -> AccessQuery:
         action=f.action,
         viewer_kind=None if f.viewer_kind is None else f.viewer_kind.value,
         grant_id=None if f.grant_id is None else parse_entity_id(f.grant_id, field="grantId"),
+        outcome=None if f.outcome is None else f.outcome.value,
+        refusal=f.refusal,
         since=f.from_,
         until=f.to,
     )
@@ -374,6 +394,17 @@ class ReferralResponse:
     median_allowed_hours: float | None
 
 
+@strawberry.type(description="Refused attempts by one caller with one code, in a month.")
+class RefusedAttemptsFigure:
+    month: str
+    agency: str
+    profession: str
+    practitioner_id: str = strawberry.field(description="Empty for agency systems and clients.")
+    viewer_kind: str
+    refusal: str
+    attempts: int
+
+
 @strawberry.type(description="Usage and flow figures (counts only).")
 class UsageReportView:
     generated_at: datetime
@@ -382,6 +413,10 @@ class UsageReportView:
     trained_contributors: list[TrainedContributors]
     flow: list[AgencyFlow]
     referrals: list[ReferralResponse]
+    refused_attempts: list[RefusedAttemptsFigure] = strawberry.field(
+        description="Refused reads and commands naming a client, by caller and code "
+        "(repeated refusals by one caller are what an IG officer looks for)."
+    )
 
 
 # --- resolvers ----------------------------------------------------------------------------------
@@ -665,5 +700,17 @@ class GovernanceQueries:
                     median_allowed_hours=x.median_allowed_hours,
                 )
                 for x in report.referrals
+            ],
+            refused_attempts=[
+                RefusedAttemptsFigure(
+                    month=a.month,
+                    agency=a.agency_id,
+                    profession=a.profession,
+                    practitioner_id=a.practitioner_id,
+                    viewer_kind=a.viewer_kind,
+                    refusal=a.refusal,
+                    attempts=a.attempts,
+                )
+                for a in report.refusals
             ],
         )

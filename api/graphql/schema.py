@@ -29,6 +29,7 @@ from api.graphql.me import MeQueries
 from api.graphql.own_record import OwnRecordQueries
 from api.graphql.record import RecordQueries
 from api.graphql.referral_mutations import ReferralMutations
+from api.graphql.refusals import RecordRefusals
 from api.graphql.scalars import SCALAR_OVERRIDES
 from api.graphql.subscriptions import RecordSubscriptions
 from api.settings import ApiSettings
@@ -76,6 +77,7 @@ def build_schema(settings: ApiSettings) -> CareRecordSchema:
                 settings.limits, introspection=settings.graphiql, transport_of=transport_of
             ),
             OneMutationPerKey,
+            RecordRefusals,
         ],
         config=StrawberryConfig(disable_field_suggestions=True),
         scalar_overrides=SCALAR_OVERRIDES,

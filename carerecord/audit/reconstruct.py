@@ -243,6 +243,8 @@ class TimeTravel:
         client_id, view_version = access.client_id, access.view_version
         state_version, protocol_version = access.state_version, access.protocol_version
         delivery = access.action in FEED_DELIVERIES
+        if access.refused:  # a refused attempt returned nothing: there is nothing to replay
+            return self._unreconstructible(access, "refused")
         if (
             access.action in NOT_SLICE_READS
             or access.action.startswith("audit.")

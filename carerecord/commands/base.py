@@ -153,16 +153,20 @@ class CareRecordBase(Application[UUID]):
         """Load the client, let ``action`` decide, save everything in one transaction.
 
         On a version conflict the whole command is retried from a fresh load, so a
-        concurrent change is never lost; the rules are checked again each time.
+        concurrent change is never lost; the rules are checked again each time. No such
+        client is ``NO_CARE_RELATIONSHIP``, as for a client the caller has no standing
+        towards (no existence oracle).
         """
         cid = parse_client_id(client_id)
         for _ in range(MAX_ATTEMPTS):
             try:
                 record: object = self.repository.get(cid)
             except AggregateNotFoundError:
-                raise errors.ClientNotFound() from None
+                # The same answer as a real client the caller has no standing towards:
+                # a command never reveals whether a client exists.
+                raise errors.NoCareRelationship() from None
             if not isinstance(record, ClientRecord):
-                raise errors.ClientNotFound()
+                raise errors.NoCareRelationship()
             extra = action(record) or ()
             try:
                 return self._commit(record, *extra, created=created)

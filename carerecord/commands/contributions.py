@@ -15,7 +15,7 @@ from carerecord.protocol import Protocol
 from carerecord.validation import MAX_ENTRY_TEXT, MAX_REASON_TEXT, choice, event_time, single_line
 from carerecord.validation import text as checked_text
 from carerecord.values import Labels, Viewer
-from carerecord.vocab import AlertKind, LawfulBasis, Sensitivity, Severity
+from carerecord.vocab import AlertKind, LawfulBasis, RecordKind, Sensitivity, Severity
 
 
 class ContributionCommands(DirectoryCommands):
@@ -57,7 +57,13 @@ class ContributionCommands(DirectoryCommands):
         body = checked_text(text, field="text", max_len=MAX_ENTRY_TEXT)
         return self._change(
             client_id,
-            lambda r: r.record_contribution(labels, body, actor=actor, now=now),
+            lambda r: r.record_contribution(
+                labels,
+                body,
+                actor=actor,
+                now=now,
+                under_break_glass=RecordKind.CONTRIBUTION in protocol.break_glass.may_record,
+            ),
             created=labels.entry_id,
         )
 
@@ -82,7 +88,7 @@ class ContributionCommands(DirectoryCommands):
         when = self._when(at, now)
         return self._change(
             client_id,
-            lambda r: r.amend_contribution(entry, body, reason=why, actor=actor, at=when),
+            lambda r: r.amend_contribution(entry, body, reason=why, actor=actor, at=when, now=now),
         )
 
     @command
@@ -103,7 +109,8 @@ class ContributionCommands(DirectoryCommands):
         why = inputs.reason(reason)
         when = self._when(at, now)
         return self._change(
-            client_id, lambda r: r.enter_in_error(entry, reason=why, actor=actor, at=when)
+            client_id,
+            lambda r: r.enter_in_error(entry, reason=why, actor=actor, at=when, now=now),
         )
 
     # --- alerts ------------------------------------------------------------------------
@@ -144,7 +151,13 @@ class ContributionCommands(DirectoryCommands):
         return self._change(
             client_id,
             lambda r: r.raise_alert(
-                labels, kind=alert_kind, severity=level, summary=body, actor=actor, now=now
+                labels,
+                kind=alert_kind,
+                severity=level,
+                summary=body,
+                actor=actor,
+                now=now,
+                under_break_glass=RecordKind.ALERT in protocol.break_glass.may_record,
             ),
             created=labels.entry_id,
         )

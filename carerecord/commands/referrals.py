@@ -15,7 +15,7 @@ from carerecord.ids import parse_entity_id
 from carerecord.validation import MAX_REASON_TEXT, choice, future_time
 from carerecord.validation import text as checked_text
 from carerecord.values import CareRelationship, Viewer
-from carerecord.vocab import Urgency
+from carerecord.vocab import RecordKind, Urgency
 
 MAX_REFERRAL_HORIZON = timedelta(days=366)
 
@@ -62,6 +62,7 @@ class ReferralCommands(DirectoryCommands):
                 actor=actor,
                 now=now,
                 at=when,
+                under_break_glass=RecordKind.REFERRAL in protocol.break_glass.may_record,
             ),
             created=referral_id,
         )

@@ -87,7 +87,8 @@ class CareRelationshipCommands(DirectoryCommands):
         why = inputs.reason(reason)
         when = self._when(at, now)
         return self._change(
-            client_id, lambda r: r.end_care_relationship(rid, reason=why, actor=actor, at=when)
+            client_id,
+            lambda r: r.end_care_relationship(rid, reason=why, actor=actor, at=when, now=now),
         )
 
     # --- break-glass ------------------------------------------------------------------

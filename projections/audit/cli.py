@@ -92,7 +92,8 @@ def who_saw(
     limit: LimitOption = 1000,
     as_json: JsonOption = False,
 ) -> None:
-    """Who saw a client's record: every recorded access, oldest first (from the audit index)."""
+    """Who saw a client's record: every recorded access, oldest first (from the audit index),
+    refused attempts included (outcome "refused: CODE", nothing was shown)."""
     query = AccessQuery(
         client_id=client,
         basis=basis,
@@ -116,6 +117,7 @@ def who_saw(
         "entry bases",
         "entries",
         "grant",
+        "outcome",
         title=f"Accesses to client {client}",
     )
     for a in found:
@@ -131,6 +133,7 @@ def who_saw(
             ", ".join(a.entry_bases) or "-",
             str(a.item_count),
             a.grant_id or "-",
+            a.outcome if a.refusal is None else f"refused: {a.refusal}",
         )
     console.print(table)
     console.print(f"{len(found)} accesses.")

@@ -57,18 +57,30 @@ class ClientAccess:
 def client_access_records(
     access: Database, client_id: str, *, before: int | None = None, limit: int = 100
 ) -> list[tuple[int, AccessRecord]]:
-    """The client's access records, newest first: ``(client_seq, record)``."""
-    where, params = "client_id = ?", list[object]([client_id])
-    if before is not None:
-        where += " AND client_seq < ?"
-        params.append(before)
-    with access.snapshot() as tx:
-        rows = tx.fetchall(
-            f"SELECT client_seq, record FROM access_log WHERE {where} "
-            "ORDER BY client_seq DESC LIMIT ?",
-            (*params, limit),
-        )
-    return [(int(r[0]), AccessRecord.from_json(orjson.loads(bytes(r[1])))) for r in rows]
+    """The client's access records, newest first: ``(client_seq, record)``. Refused
+    attempts are left out (nothing was shown; they are for the information-governance
+    officers, in the access audit): pages skip them and still hold ``limit`` records
+    while there are more."""
+    out: list[tuple[int, AccessRecord]] = []
+    while len(out) < limit:
+        where, params = "client_id = ?", list[object]([client_id])
+        if before is not None:
+            where += " AND client_seq < ?"
+            params.append(before)
+        with access.snapshot() as tx:
+            rows = tx.fetchall(
+                f"SELECT client_seq, record FROM access_log WHERE {where} "
+                "ORDER BY client_seq DESC LIMIT ?",
+                (*params, limit),
+            )
+        for row in rows:
+            record = AccessRecord.from_json(orjson.loads(bytes(row[1])))
+            if not record.refused and len(out) < limit:
+                out.append((int(row[0]), record))
+        if len(rows) < limit:
+            break
+        before = int(rows[-1][0])
+    return out
 
 
 def client_access_count(access: Database, client_id: str) -> int:

@@ -1,5 +1,5 @@
-"""The access audit index: every recorded read, findable by client, practitioner, agency,
-basis, purpose, action and time.
+"""The access audit index: every recorded read (and refused attempt), findable by client,
+practitioner, agency, basis, purpose, action, outcome and time.
 
 A projection over the access log (``AccessLogSource``) writing to the ``access``
 storage area. One row per access record (``ai_accesses``), plus one row per basis it
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from carerecord.access_log import AccessLog, AccessRecord, StoredAccess
+from carerecord.access_log import REFUSED, SHOWN, AccessLog, AccessRecord, StoredAccess
 from carerecord.audit.details import ReadDetails
 from carerecord.db import Database, Tx
 from projections.engine.reading import PostgresReader, SQLiteReader, ViewReader, pick
@@ -73,6 +73,7 @@ def index_row(
         len(record.items),
         _words(detail.entry_bases),
         _words(detail.source_agencies),
+        record.refusal if record.refused else None,
     )
     return row, [(basis, at, position) for basis in sorted(bases)]
 
@@ -80,7 +81,7 @@ def index_row(
 _COLUMNS = (
     "position, access_id, at, action, viewer_kind, practitioner_id, agency_id, profession, "
     "roles, purpose, basis, client_id, grant_id, request_id, item_count, entry_bases, "
-    "source_agencies"
+    "source_agencies, refusal"
 )
 
 
@@ -100,7 +101,7 @@ class AccessIndexProjection:
             row, basis_rows = index_row(stored.position, stored.record, self.details)
             rows.append(row)
             bases.extend(basis_rows)
-        tx.executemany(f"INSERT INTO ai_accesses ({_COLUMNS}) VALUES ({','.join('?' * 17)})", rows)
+        tx.executemany(f"INSERT INTO ai_accesses ({_COLUMNS}) VALUES ({','.join('?' * 18)})", rows)
         tx.executemany("INSERT INTO ai_bases (basis, at, position) VALUES (?, ?, ?)", bases)
 
     def forget(self) -> None:
@@ -122,6 +123,10 @@ class AccessQuery:
     action: str | None = None
     viewer_kind: str | None = None
     grant_id: str | None = None
+    outcome: str | None = None
+    """``"shown"`` or ``"refused"`` (refused attempts: ``carerecord.access_log``)."""
+    refusal: str | None = None
+    """A refusal code (``NO_CARE_RELATIONSHIP``...): refused attempts with this code."""
     since: datetime | None = None
     """Inclusive."""
     until: datetime | None = None
@@ -149,6 +154,12 @@ class IndexedAccess:
     item_count: int
     entry_bases: tuple[str, ...]
     source_agencies: tuple[str, ...]
+    refusal: str | None = None
+    """The refusal code of a refused attempt (nothing was returned); None: shown."""
+
+    @property
+    def outcome(self) -> str:
+        return SHOWN if self.refusal is None else REFUSED
 
     @property
     def bases(self) -> tuple[str, ...]:
@@ -177,6 +188,8 @@ class IndexedAccess:
             "request_id": self.request_id,
             "item_count": self.item_count,
             "source_agencies": list(self.source_agencies),
+            "outcome": self.outcome,
+            "refusal": self.refusal,
         }
 
 
@@ -203,6 +216,7 @@ def _indexed(row: tuple[object, ...]) -> IndexedAccess:
         item_count=int(str(row[14])),
         entry_bases=_split(row[15]),
         source_agencies=_split(row[16]),
+        refusal=None if row[17] is None else str(row[17]),
     )
 
 
@@ -232,6 +246,15 @@ class AccessIndexReader(ViewReader):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if query.outcome == SHOWN:
+            where.append("a.refusal IS NULL")
+        elif query.outcome == REFUSED:
+            where.append("a.refusal IS NOT NULL")
+        elif query.outcome is not None:
+            raise ValueError(f"unknown outcome {query.outcome!r}")
+        if query.refusal is not None:
+            where.append("a.refusal = ?")
+            params.append(query.refusal)
         source, key = "ai_accesses a", "a"
         if query.basis is not None:
             # Driven by the basis index: rare bases (break-glass) are found without a scan.
@@ -266,13 +289,14 @@ class AccessIndexReader(ViewReader):
         return {str(r[1]): _indexed(r) for r in rows}
 
     def reads_under_grants(self, grant_ids: Sequence[str]) -> dict[str, int]:
-        """How many recorded reads rested on each break-glass grant."""
+        """How many recorded reads rested on each break-glass grant (refused ones aside)."""
         if not grant_ids:
             return {}
         cond, params = self.any_of("grant_id", sorted(set(grant_ids)))
         with self.db.snapshot() as tx:
             rows = tx.fetchall(
-                f"SELECT grant_id, COUNT(*) FROM ai_accesses WHERE {cond} GROUP BY grant_id",
+                f"SELECT grant_id, COUNT(*) FROM ai_accesses WHERE {cond} "
+                "AND refusal IS NULL GROUP BY grant_id",
                 params,
             )
         return {str(r[0]): int(r[1]) for r in rows}

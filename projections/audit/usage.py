@@ -6,9 +6,10 @@ Two projections and a report:
   alerts recorded) per month by agency and profession, and per enrolled practitioner
   their training date, whether they are active and when they last contributed;
 - ``usage_reads`` (access area, from the access log): reads per month by the reader's
-  agency, profession, kind and purpose, and the cross-agency flow - how many entries
-  contributed by one agency were returned to readers of another (entry labels from
-  the event log, ``carerecord.audit.details``);
+  agency, profession, kind and purpose; refused attempts per month by caller and
+  refusal code (apart from reads: nothing was returned); and the cross-agency flow -
+  how many entries contributed by one agency were returned to readers of another
+  (entry labels from the event log, ``carerecord.audit.details``);
 - ``usage_report``: those figures for a period, the share of trained practitioners
   who contributed in the last 90 days (by profession), and referral response times
   against their due dates (from the referrals view).
@@ -169,7 +170,7 @@ class UsageReadsProjection:
     """Keeps ``ua_reads`` and ``ua_flow`` (monthly counters)."""
 
     name = READS
-    tables = ("ua_reads", "ua_flow")
+    tables = ("ua_reads", "ua_flow", "ua_refusals")
 
     def __init__(self, details: ReadDetails) -> None:
         self.details = details
@@ -177,10 +178,16 @@ class UsageReadsProjection:
     def process(self, tx: Tx, items: Sequence[StoredAccess]) -> None:
         reads: dict[tuple[str, ...], tuple[int, int]] = defaultdict(lambda: (0, 0))
         flow: dict[tuple[str, ...], tuple[int, int]] = defaultdict(lambda: (0, 0))
+        refusals: dict[tuple[str, ...], tuple[int]] = defaultdict(lambda: (0,))
         for stored in items:
             record = stored.record
             month = month_of(record.at)
             reader = record.agency_id or ""
+            if record.refused:  # an attempt, not a read: counted apart, with its code
+                who = (reader, record.profession or "", record.practitioner_id or "")
+                bucket = (month, *who, record.viewer_kind, record.refusal or "")
+                refusals[bucket] = (refusals[bucket][0] + 1,)
+                continue
             key = (month, reader, record.profession or "", record.viewer_kind, record.purpose)
             done, returned = reads[key]
             reads[key] = (done + 1, returned + len(record.items))
@@ -188,9 +195,9 @@ class UsageReadsProjection:
             for item in self.details.details(record).items:
                 by_source[item.agency_id] += 1
             for source, count in by_source.items():
-                bucket = (month, source, record.viewer_kind, reader)
-                done, returned = flow[bucket]
-                flow[bucket] = (done + 1, returned + count)
+                link = (month, source, record.viewer_kind, reader)
+                done, returned = flow[link]
+                flow[link] = (done + 1, returned + count)
         if reads:
             _add(
                 tx,
@@ -198,6 +205,14 @@ class UsageReadsProjection:
                 ("month", "agency_id", "profession", "viewer_kind", "purpose"),
                 ("reads", "items"),
                 reads,
+            )
+        if refusals:
+            _add(
+                tx,
+                "ua_refusals",
+                ("month", "agency_id", "profession", "practitioner_id", "viewer_kind", "refusal"),
+                ("attempts",),
+                refusals,
             )
         if flow:
             _add(
@@ -221,6 +236,19 @@ class MonthlyCount:
     agency_id: str
     profession: str
     count: int
+
+
+@dataclass(frozen=True)
+class RefusedAttempts:
+    """Refused attempts (reads and commands naming a client) by one caller and code."""
+
+    month: str
+    agency_id: str
+    profession: str
+    practitioner_id: str
+    viewer_kind: str
+    refusal: str
+    attempts: int
 
 
 @dataclass(frozen=True)
@@ -272,6 +300,7 @@ class UsageReport:
     trained: tuple[TrainedShare, ...]
     flow: tuple[Flow, ...]
     referrals: tuple[ReferralTimes, ...]
+    refusals: tuple[RefusedAttempts, ...] = ()
 
     def rows(self) -> list[dict[str, Any]]:
         """Every figure as one flat row (for CSV): section, dimensions, measure, value."""
@@ -297,6 +326,17 @@ class UsageReport:
                 month=r.month,
                 agency=r.agency_id,
                 profession=r.profession,
+            )
+        for a in self.refusals:
+            add(
+                "refusals",
+                "attempts",
+                a.attempts,
+                month=a.month,
+                agency=a.agency_id,
+                profession=a.profession,
+                practitioner=a.practitioner_id or a.viewer_kind,
+                refusal=a.refusal,
             )
         for t in self.trained:
             add("trained", "trained", t.trained, profession=t.profession)
@@ -388,6 +428,12 @@ def usage_report(
             "ORDER BY source_agency, reader_kind, reader_agency",
             params,
         )
+        refusals = tx.fetchall(
+            "SELECT month, agency_id, profession, practitioner_id, viewer_kind, refusal, "
+            f"attempts FROM ua_refusals{months} "
+            "ORDER BY month, agency_id, practitioner_id, viewer_kind, refusal",
+            params,
+        )
     return UsageReport(
         since=since,
         until=until,
@@ -397,6 +443,9 @@ def usage_report(
         trained=tuple(TrainedShare(r[0], int(r[1]), int(r[2] or 0)) for r in trained),
         flow=tuple(Flow(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in flow),
         referrals=_referral_times(referrals, now),
+        refusals=tuple(
+            RefusedAttempts(r[0], r[1], r[2], r[3], r[4], r[5], int(r[6])) for r in refusals
+        ),
     )
 
 

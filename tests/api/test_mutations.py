@@ -151,7 +151,8 @@ def test_contributions_are_recorded_amended_and_entered_in_error_by_their_author
         e=entry,
         t=SECRET,
     )
-    refused(stack, before, not_author, "NOT_AUTHOR")
+    # The GP has no standing towards the client: told nothing about the entry (no oracle).
+    refused(stack, before, not_author, "NO_CARE_RELATIONSHIP")
     accepted(
         run(
             stack,
@@ -395,7 +396,7 @@ def test_referrals_are_sent_and_answered_by_the_receiving_agency(stack: Stack) -
             c=client.client_id,
             r=referral,
         ),
-        "NOT_PERMITTED",
+        "NO_CARE_RELATIONSHIP",  # not a party to the referral, and no standing: told nothing
     )
     accepted(
         run(
@@ -593,4 +594,4 @@ def test_a_malformed_id_is_a_coded_refusal(stack: Stack) -> None:
         '(clientId: $c, reason: "x")',
         c="00000000-0000-4000-8000-000000000000",
     )
-    refused(stack, before, missing, "CLIENT_NOT_FOUND")
+    refused(stack, before, missing, "NO_CARE_RELATIONSHIP")  # as for a client one may not see

@@ -171,7 +171,11 @@ def test_not_found_and_not_permitted_are_indistinguishable(stack: Stack, rich: C
     assert hidden.json()["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
     assert "Rich" not in hidden.text
     assert SECRET not in hidden.text
-    assert stack.access_head() == before, "nothing returned, nothing audited"
+    # Nothing returned: no read recorded, but both refused attempts are (as refused).
+    attempts = stack.access_records(after=before)
+    assert [(r.outcome, r.refusal, r.items) for r in attempts] == [
+        ("refused", "CLIENT_NOT_FOUND", ())
+    ] * 2
 
 
 def test_a_gp_cannot_see_another_practices_patients(stack: Stack, rich: ClientFacts) -> None:
@@ -346,11 +350,11 @@ def test_break_glass_opens_the_emergency_view_is_audited_and_expires(stack: Stac
     assert audited.basis == "break_glass"
     assert audited.grant_id == grant["grantId"]
     assert audited.purpose == "emergency"
+    # Break-glass covers only the emergency purpose it was granted for: another purpose is
+    # refused (not an empty record), before anything is read.
     direct = _client_query(stack, POLICE, client.client_id, "DIRECT_CARE").json()
-    if "errors" in direct:
-        assert direct["errors"][0]["extensions"]["code"] == "CLIENT_NOT_FOUND"
-    else:  # break-glass covers only the emergency purpose it was granted for
-        assert direct["data"]["client"]["entries"]["items"] == []
+    assert direct["data"] is None  # the field is non-null: the refusal nulls `data`
+    assert direct["errors"][0]["extensions"]["code"] == "NOT_PERMITTED"
     stack.clock.advance(minutes=61)
     try:
         expired = _client_query(stack, POLICE, client.client_id, "EMERGENCY").json()

@@ -335,7 +335,8 @@ def test_break_glass_duration_must_be_whole_minutes_within_the_protocols_maximum
 
 def test_breaking_glass_on_a_client_nobody_registered_is_refused(world: World) -> None:
     world.refused(
-        "CLIENT_NOT_FOUND", lambda: world.app.break_glass(POLICE.caller, uuid4(), reason=REASON)
+        "NO_CARE_RELATIONSHIP",
+        lambda: world.app.break_glass(POLICE.caller, uuid4(), reason=REASON),
     )
 
 
@@ -386,8 +387,9 @@ def test_only_a_governance_officer_of_the_accessing_agency_reviews(
 ) -> None:
     client = world.register(GP)
     grant_id = grant(world, client)
+    # Without a standing towards the client the refusal says only that (no oracle).
     world.refused(
-        "NOT_PERMITTED",
+        "NO_CARE_RELATIONSHIP",
         lambda: world.app.review_break_glass(
             reviewer.caller,  # type: ignore[attr-defined]
             client,
@@ -427,7 +429,7 @@ def test_a_grant_is_reviewed_once(world: World) -> None:
 @pytest.mark.parametrize(
     ("grant_id", "outcome", "note", "code"),
     [
-        (str(uuid4()), "justified", "Fine", "BREAK_GLASS_NOT_FOUND"),
+        (str(uuid4()), "justified", "Fine", "NO_CARE_RELATIONSHIP"),
         ("grant", "justified", "Fine", "INVALID_IDENTIFIER"),
         (None, "probably", "Fine", "UNKNOWN_VALUE"),
         (None, "justified", "", "TEXT_EMPTY"),

@@ -116,11 +116,11 @@ CATALOGUE: list[tuple[str, Attempt, str]] = [
     ("naive clinical time", contribute(occurred_at=datetime(2026, 3, 1, 8, 0)), "INVALID_DATE"),
     ("clinical time given as text", contribute(occurred_at="yesterday"), "INVALID_DATE"),
     ("malformed client id", contribute(client="../etc/passwd"), "INVALID_IDENTIFIER"),
-    ("client id nobody holds", contribute(client=str(uuid4())), "CLIENT_NOT_FOUND"),
+    ("client id nobody holds", contribute(client=str(uuid4())), "NO_CARE_RELATIONSHIP"),
     (
         "an agency's id used as a client id",
         contribute(client=str(Agency.id_for("gp-north"))),
-        "CLIENT_NOT_FOUND",
+        "NO_CARE_RELATIONSHIP",
     ),
     (
         "oversized category list",

@@ -86,10 +86,16 @@ def test_only_an_enrolled_active_practitioner_matching_the_directory_may_command
 NOT_CLIENTS: list[tuple[str, Callable[[], Any], str]] = [
     ("a malformed id", lambda: "client-42", "INVALID_IDENTIFIER"),
     ("a UUID with a typo", lambda: str(uuid4())[:-1] + "g", "INVALID_IDENTIFIER"),
-    ("an id nobody holds", lambda: str(uuid4()), "CLIENT_NOT_FOUND"),
-    ("an agency's id", lambda: str(Agency.id_for("gp-north")), "CLIENT_NOT_FOUND"),
-    ("a practitioner's id", lambda: Practitioner.id_for("dr-north"), "CLIENT_NOT_FOUND"),
-    ("the protocol's id", lambda: str(SharingProtocol.id_for("north-shire")), "CLIENT_NOT_FOUND"),
+    # A command never tells whether a client exists: the answer of a client the caller
+    # has no standing towards.
+    ("an id nobody holds", lambda: str(uuid4()), "NO_CARE_RELATIONSHIP"),
+    ("an agency's id", lambda: str(Agency.id_for("gp-north")), "NO_CARE_RELATIONSHIP"),
+    ("a practitioner's id", lambda: Practitioner.id_for("dr-north"), "NO_CARE_RELATIONSHIP"),
+    (
+        "the protocol's id",
+        lambda: str(SharingProtocol.id_for("north-shire")),
+        "NO_CARE_RELATIONSHIP",
+    ),
     ("not even text", lambda: 42, "INVALID_IDENTIFIER"),
 ]
 

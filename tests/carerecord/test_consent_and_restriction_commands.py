@@ -478,9 +478,9 @@ def test_another_agencys_information_governance_officer_may_not_lift_a_restricti
     client = world.register(GP)
     world.relate(client, NURSE)
     restriction = seal(world, client, NURSE)  # placed by community health
-    for officer in (POLICE_IG, MH_IG):
+    for officer in (POLICE_IG, MH_IG):  # no standing towards the client: told nothing more
         world.refused(
-            "NOT_PERMITTED",
+            "NO_CARE_RELATIONSHIP",
             lambda officer=officer: world.app.lift_restriction(
                 officer.caller, client, restriction, reason="Reviewed by IG"
             ),

@@ -175,7 +175,7 @@ def test_contributing_without_a_care_relationship_is_refused(world: World) -> No
 
 
 def test_contributing_to_a_client_nobody_registered_is_refused(world: World) -> None:
-    world.refused("CLIENT_NOT_FOUND", lambda: record(world, str(uuid4())))
+    world.refused("NO_CARE_RELATIONSHIP", lambda: record(world, str(uuid4())))
 
 
 @pytest.mark.parametrize(

@@ -307,8 +307,9 @@ def test_ending_a_relationship_twice_is_refused(world: World) -> None:
     client = world.register(GP)
     relationship = relationship_of(world, client)
     world.app.end_care_relationship(GP.caller, client, relationship, reason="Discharged")
+    # Having ended their only relationship the GP has no standing left: told nothing more.
     world.refused(
-        "RELATIONSHIP_NOT_ACTIVE",
+        "NO_CARE_RELATIONSHIP",
         lambda: world.app.end_care_relationship(GP.caller, client, relationship, reason="Again"),
     )
 
@@ -561,7 +562,7 @@ def test_a_third_agency_may_not_close_a_referral(world: World) -> None:
     client = world.register(GP)
     referral = refer(world, client)
     world.refused(
-        "NOT_PERMITTED",
+        "NO_CARE_RELATIONSHIP",
         lambda: world.app.close_referral(SOCIAL_WORKER.caller, client, referral, outcome="Done"),
     )
 
@@ -603,6 +604,7 @@ def test_responding_to_a_referral_the_record_does_not_have_is_refused(
     world: World, response: str
 ) -> None:
     client = world.register(GP)
+    world.relate(client, NURSE)  # with a standing: told the referral is not there
     unknown = str(uuid4())
     commands = {
         "acknowledge": lambda: world.app.acknowledge_referral(NURSE.caller, client, unknown),

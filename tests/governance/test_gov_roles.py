@@ -90,7 +90,11 @@ def test_each_governance_query_is_open_to_its_roles_only(
     assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_PERMITTED"]
     assert SECRET not in str(body)
     assert scene["client"] not in str(body)
-    assert gov.access_head() == mark, "a refused query recorded a read"
+    # Nothing shown: no read recorded; a refusal naming the client is a refused attempt.
+    written = gov.access_records(after=mark)
+    assert all(r.refused and not r.items for r in written), "a refused query recorded a read"
+    names_client = query == "recordAsOf"  # the only governance query with a clientId
+    assert [r.refusal for r in written] == (["NOT_PERMITTED"] if names_client else [])
 
 
 def test_the_auditors_own_reads_are_audited_and_visible_to_the_person(

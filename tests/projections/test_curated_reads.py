@@ -19,6 +19,7 @@ from views_world import (
 )
 
 from carerecord import errors
+from carerecord.policy import purpose_open, viewer_key
 from carerecord.protocol import bundled_document
 from carerecord.slice import slice_hash
 from carerecord.vocab import Purpose
@@ -212,7 +213,11 @@ def test_break_glass_gives_a_time_boxed_emergency_view_only(world: World) -> Non
     assert read.basis.grant_id == grant
     assert ids(read.entries) == {risk, history}
     assert all(e.heading is None and e.author_id is None for e in read.entries)  # redacted
-    assert world.reads.client_slice(officer, client, Purpose.DIRECT_CARE).entries == ()
+    # Another purpose under the grant is refused outright, not answered with an empty record.
+    with pytest.raises(errors.NotPermitted) as refused:
+        world.reads.client_slice(officer, client, Purpose.DIRECT_CARE)
+    assert refused.value.code == "NOT_PERMITTED"
+    assert refused.value.fields["reason"] == "purpose_not_granted"
 
     world.clock.advance(minutes=31)
     with pytest.raises(errors.ClientNotFound):
@@ -255,8 +260,15 @@ def test_every_slice_equals_the_core_curate_over_the_log(world: World) -> None:
     for person in (GP, NURSE, SOCIAL_WORKER, MENTAL_HEALTH, SUPPORT):
         caller = world.caller(person)
         for purpose in (Purpose.DIRECT_CARE, Purpose.EMERGENCY):
-            read = world.reads.client_slice(caller, client, purpose)
             expected = world.oracle(client, caller, purpose)
+            if not purpose_open(world.app.protocol(), viewer_key(caller), purpose):
+                # A purpose the protocol does not open to the caller is refused outright.
+                with pytest.raises(errors.NotPermitted) as refused:
+                    world.reads.client_slice(caller, client, purpose)
+                assert refused.value.fields["reason"] == "purpose_not_open"
+                assert expected == [], (person, purpose)
+                continue
+            read = world.reads.client_slice(caller, client, purpose)
             assert list(read.entries) == expected, (person, purpose)
             assert read.response_hash == slice_hash(expected)
 
