@@ -147,6 +147,43 @@ def test_a_rebuilt_view_in_this_process_or_in_worker_processes_equals_the_increm
     assert len(seen) > 2  # the slowest worker's progress, page by page
 
 
+def test_views_kept_with_bounded_caches_equal_the_rebuild_and_hold_no_entry_text(
+    store: tuple[CareRecord, Databases], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory bounds that drop state (the audience views' signature registries starting
+    again, cached working states keeping no entry text) change nothing in the views."""
+    import projections.audience_views as audience_views
+
+    monkeypatch.setattr(audience_views, "REGISTRY_LIMIT", 30)  # restarts every few batches
+    app, databases = store
+    runner = view_runner(app, databases.views, ProjectionSettings(), page_size=61)
+    views = next(p for p in runner.projections if p.name == audience_views.NAME)
+    assert isinstance(views, audience_views.AudienceViewsProjection)
+    resets: list[int] = []
+    reset = audience_views.Context.reset_registries
+
+    def counted(ctx: audience_views.Context) -> None:
+        resets.append(1)
+        reset(ctx)
+
+    monkeypatch.setattr(audience_views.Context, "reset_registries", counted)
+
+    def follow(done: int, total: int) -> None:
+        runner.run_once()
+        cached = [s for w in views._cache.values() for s in w.entries.values()]
+        assert all(s.text == "" for s in cached)  # written, then dropped from memory
+
+    generate(app, Spec(events=3_000, clients=40, active=15, save_every=100, churn=4), follow)
+    runner.catch_up()
+    assert len(resets) > 3
+    incremental = dump(databases.views)
+    assert any(row for row in incremental["av_entries"])
+    rebuild(app, databases.views, ProjectionSettings())
+    rebuilt = dump(databases.views)
+    for table in incremental:
+        assert rebuilt[table] == incremental[table], table
+
+
 def test_the_audience_views_get_a_worker_of_their_own() -> None:
     rest = tuple(n for n in VIEW_NAMES if n != "audience_views")
     assert worker_groups(VIEW_NAMES, 2) == [("audience_views",), rest]
