@@ -29,7 +29,12 @@ from carerecord.db import Database, Databases, SQLiteDatabase
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
-from projections.audience_store import unpack_feed
+from projections.audience_reader import (
+    FeedRow,
+    PostgresAudienceViewReader,
+    SQLiteAudienceViewReader,
+)
+from projections.audience_store import FEED_CHUNK, unpack_feed
 from projections.errors import ProjectionFailed
 from projections.framework import TRACKING_TABLE
 from projections.rebuild import (
@@ -182,6 +187,51 @@ def test_views_kept_with_bounded_caches_equal_the_rebuild_and_hold_no_entry_text
     rebuilt = dump(databases.views)
     for table in incremental:
         assert rebuilt[table] == incremental[table], table
+
+
+def feed_rows(views: Database) -> list[tuple[int, int, int, bytes]]:
+    with views.snapshot() as tx:
+        return [
+            (int(a), int(first), int(last), bytes(items))
+            for a, first, last, items in tx.fetchall(
+                "SELECT audience_id, first_seq, last_seq, items FROM av_feed "
+                "ORDER BY audience_id, last_seq"
+            )
+        ]
+
+
+def read_feeds(views: Database) -> dict[int, list[FeedRow]]:
+    """Every audience's whole feed, through the reader the API reads it with."""
+    kind = SQLiteAudienceViewReader if views.dialect == "sqlite" else PostgresAudienceViewReader
+    reader = kind(views)
+    with views.snapshot() as tx:
+        audiences = [int(r[0]) for r in tx.fetchall("SELECT audience_id FROM av_audiences")]
+    return {a: reader.feed_rows(a, 0, 1_000_000) for a in sorted(audiences)}
+
+
+def test_a_worker_following_the_log_event_by_event_writes_the_feed_rows_a_rebuild_writes(
+    store: tuple[CareRecord, Databases],
+) -> None:
+    app, databases = store
+    runner = view_runner(app, databases.views, ProjectionSettings(), page_size=1)
+
+    def follow(done: int, total: int) -> None:
+        while runner.run_once():  # one event per batch, as a worker keeping up live does
+            pass
+
+    generate(app, Spec(events=2_500, clients=30, active=10, save_every=50, churn=4), follow)
+    follow(0, 0)
+    live_rows, live_feeds = feed_rows(databases.views), read_feeds(databases.views)
+    items = sum(len(rows) for rows in live_feeds.values())
+    assert items > 2 * FEED_CHUNK
+    assert max(len(rows) for rows in live_feeds.values()) > FEED_CHUNK  # several rows
+    # Full rows but each audience's last: as many as the items need, however they came.
+    assert len(live_rows) == sum(-(-len(rows) // FEED_CHUNK) for rows in live_feeds.values())
+
+    rebuild(app, databases.views, ProjectionSettings())
+
+    assert feed_rows(databases.views) == live_rows
+    assert read_feeds(databases.views) == live_feeds
 
 
 def test_the_audience_views_get_a_worker_of_their_own() -> None:
