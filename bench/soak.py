@@ -17,9 +17,11 @@ a shared machine: throughput is not the point, memory is.
 Every minute it prints the API's and the worker's RSS (``VmRSS`` from
 ``/proc/PID/status``, sampled every 5 s, the minute's last sample shown), writes/s,
 reads/s, p50/p99 latency of all requests and errors. At the end: the least-squares
-slope of each process's RSS over the last 20 minutes (or the second half of a shorter
-run), in MB/min, and a verdict: *flat* when the fitted growth over that window is
-under 2% of the mean RSS or the slope is within two standard errors of zero.
+slope of each process's RSS over the last 20 minutes (or, in a run shorter than 30
+minutes, over the last ``minutes - 10`` or the second half), in MB/min, with the
+Theil-Sen slope beside it (robust to a short spike), and a verdict: *flat* when the
+fitted growth over that window is under 2% of the mean RSS or the slope is within two
+standard errors of zero.
 
 ``--tracemalloc DIR`` (diagnosis only; slows everything down): both processes trace
 allocations (a ``sitecustomize`` on their path) and write a snapshot to DIR on SIGUSR2;
@@ -118,6 +120,20 @@ def slope(points: list[tuple[float, float]]) -> tuple[float, float]:
     a = my - b * mx
     residual = sum((y - a - b * x) ** 2 for x, y in points)
     return b, (residual / (n - 2) / sxx) ** 0.5
+
+
+def theil_sen(points: list[tuple[float, float]], most: int = 400) -> float:
+    """The median of the pairwise slopes (of at most ``most`` evenly spaced points): a
+    slope a short spike (a checkpoint's pages, say) does not tilt as it tilts a fit."""
+    step = max(1, len(points) // most)
+    chosen = points[::step]
+    slopes = [
+        (y2 - y1) / (x2 - x1)
+        for i, (x1, y1) in enumerate(chosen)
+        for x2, y2 in chosen[i + 1 :]
+        if x2 > x1
+    ]
+    return statistics.median(slopes) if slopes else 0.0
 
 
 # --- the store and the processes ---------------------------------------------------------
@@ -431,7 +447,13 @@ def run(args: argparse.Namespace) -> int:
             snapshot_all(processes, Path(args.tracemalloc).resolve(), 2)
             diff_snapshots(processes, Path(args.tracemalloc).resolve())
 
-        window = min(SLOPE_MINUTES, args.minutes / 2)
+        # The last 20 minutes of a run of 30 or more; the second half of a shorter one.
+        window = float(min(SLOPE_MINUTES, max(args.minutes - 10, args.minutes / 2)))
+        if args.samples:
+            with open(args.samples, "w", encoding="utf-8") as out:
+                out.write("process,minute,rss_mb\n")
+                for name, points in samples.items():
+                    out.writelines(f"{name},{x:.3f},{y:.1f}\n" for x, y in points)
         print(f"\nRSS slope over the last {window:g} minutes (least squares, "
               f"{SAMPLE_SECONDS:g} s samples); "
               f"{load.delivered} events delivered to subscribers")  # fmt: skip
@@ -441,11 +463,13 @@ def run(args: argparse.Namespace) -> int:
             b, se = slope(tail)
             mean = statistics.fmean(y for _, y in tail) if tail else 0.0
             growth = b * window
+            robust = theil_sen(tail)
             flat = abs(growth) < 0.02 * mean or abs(b) <= 2 * se
             verdicts.append(flat)
             print(f"  {name:6s} {b:+.2f} MB/min (se {se:.2f}), {tail[0][1]:.0f} -> "
                   f"{tail[-1][1]:.0f} MB, fitted growth {growth:+.1f} MB over {window:g} min "
-                  f"({growth / mean * 100:+.1f}% of mean {mean:.0f} MB): "
+                  f"({growth / mean * 100:+.1f}% of mean {mean:.0f} MB; Theil-Sen "
+                  f"{robust:+.2f} MB/min): "
                   f"{'flat' if flat else 'GROWING'}")  # fmt: skip
         print("verdict: " + ("flat within noise" if all(verdicts) else "memory still growing"))
         return 0 if all(verdicts) else 1
@@ -474,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between requests")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite store, not PostgreSQL")
     parser.add_argument("--tracemalloc", metavar="DIR", help="diagnosis: snapshots into DIR")
+    parser.add_argument("--samples", metavar="CSV", help="write every RSS sample to CSV")
     return run(parser.parse_args(argv))
 
 
