@@ -18,10 +18,10 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, InvalidStateError
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 
@@ -32,9 +32,6 @@ from carerecord.transient import is_transient
 
 log = logging.getLogger("carerecord.access_log")
 NO_CLIENT = UUID(int=0)
-REFUSED = "refused"
-NOTHING_SHOWN = "0" * 64
-"""The response hash of a refused read (nothing was returned)."""
 ACCESS_TOPIC = "access"
 
 
@@ -67,19 +64,8 @@ class AccessRecord:
     state_version: int | None = None
     protocol_version: int | None = None
     grant_id: str | None = None
-    outcome: str | None = None
-    """None: the read returned what ``items`` name. ``REFUSED``: the caller was refused
-    (``AUDIT_UNAVAILABLE``: its record was not written in time) and shown nothing; the
-    record says who tried to read what. Stored only when set, so records of reads that
-    were answered keep their stored form."""
 
     def to_json(self) -> dict[str, Any]:
-        data = self._json()
-        if self.outcome is not None:
-            data["outcome"] = self.outcome
-        return data
-
-    def _json(self) -> dict[str, Any]:
         return {
             "access_id": self.access_id,
             "at": self.at.isoformat(),
@@ -122,18 +108,6 @@ class AccessRecord:
             state_version=data.get("state_version"),
             protocol_version=data.get("protocol_version"),
             grant_id=data.get("grant_id"),
-            outcome=data.get("outcome"),
-        )
-
-    def refused(self, *, access_id: str | None = None) -> AccessRecord:
-        """This read as refused: nothing shown (no items, no response hash), same caller,
-        client, purpose and request."""
-        return replace(
-            self,
-            access_id=self.access_id if access_id is None else access_id,
-            items=(),
-            response_hash=NOTHING_SHOWN,
-            outcome=REFUSED,
         )
 
     def canonical_bytes(self) -> bytes:
@@ -271,14 +245,6 @@ class AccessLog:
 _STOP = object()
 
 
-class _Pending(Future[int]):
-    """A record's waiter. ``abandoned``: it stopped waiting (timed out, or cancelled) and
-    its caller was refused - so its record must not stand in the log as a read that
-    showed something."""
-
-    abandoned = False
-
-
 def _settle(future: Future[int], outcome: int | BaseException) -> None:
     """Complete a waiter's future, unless the waiter gave up (cancelled) meanwhile.
 
@@ -299,14 +265,8 @@ class AccessLogWriter:
 
     A failed commit fails the requests in that batch (``AUDIT_UNAVAILABLE``: fail
     closed), never the writer: it takes the next batch as soon as it arrives, so it
-    succeeds again as soon as the store is back.
-
-    A request that stops waiting (its timeout; the caller is refused with
-    ``AUDIT_UNAVAILABLE``) showed nothing, and the log says so: a record the writer had
-    not started on is written as refused (``AccessRecord.refused``: no items,
-    ``outcome: refused``); one whose commit was already under way (a store frozen
-    mid-commit, then back) is followed by a refused record for the same request. A
-    refused attempt is evidence too: who tried to read which client, when.
+    succeeds again as soon as the store is back. A request that stops waiting (its
+    timeout) withdraws its record if the writer has not started on it yet.
     """
 
     def __init__(self, log: AccessLog, *, max_batch: int = 512, timeout: float = 10.0) -> None:
@@ -314,14 +274,13 @@ class AccessLogWriter:
         self.max_batch = max_batch
         self.timeout = timeout
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._lock = threading.Lock()  # a waiter gives up, or its result is set: not both
         self._thread = threading.Thread(target=self._run, name="access-log-writer", daemon=True)
         self._closed = False
         self._thread.start()
 
     def submit(self, record: AccessRecord) -> Future[int]:
         """Queue a record; the future completes with its position once it is committed."""
-        future = _Pending()
+        future: Future[int] = Future()
         if self._closed:
             future.set_exception(AuditUnavailable(reason="writer_closed"))
             return future
@@ -337,18 +296,13 @@ class AccessLogWriter:
         return [self._wait(f) for f in futures]
 
     async def record_async(self, record: AccessRecord) -> int:
-        pending = self.submit(record)
-        future = asyncio.wrap_future(pending)
+        future = asyncio.wrap_future(self.submit(record))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            # On a timeout wait_for cancels the wrapper, which cancels the queued record.
+            return await asyncio.wait_for(future, self.timeout)
         except AuditUnavailable:
             raise
-        except (TimeoutError, asyncio.CancelledError) as exc:
-            position = self._give_up(pending)
-            if position is not None and isinstance(exc, TimeoutError):
-                return position
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except TimeoutError:
             raise AuditUnavailable(reason="timeout") from None
         except Exception:
             raise AuditUnavailable() from None
@@ -359,22 +313,10 @@ class AccessLogWriter:
         except AuditUnavailable:
             raise
         except TimeoutError:
-            position = self._give_up(future)
-            if position is not None:
-                return position
+            future.cancel()  # withdrawn unless the writer has already started on it
             raise AuditUnavailable(reason="timeout") from None
         except Exception:
             raise AuditUnavailable() from None
-
-    def _give_up(self, future: Future[int]) -> int | None:
-        """The waiter stops waiting: its position if the commit completed just now,
-        else None (the record is marked abandoned and will be recorded as refused)."""
-        with self._lock:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                return future.result()
-            if isinstance(future, _Pending):
-                future.abandoned = True
-        return None
 
     def _run(self) -> None:
         failing = False
@@ -393,18 +335,14 @@ class AccessLogWriter:
                     stop = True
                     break
                 batch.append(more)
-            taken: list[tuple[AccessRecord, Future[int] | None]] = []
-            with self._lock:
-                for record, future in batch:
-                    if future.set_running_or_notify_cancel() and not future.abandoned:
-                        taken.append((record, future))
-                    else:  # its request was refused already: it showed nothing
-                        taken.append((record.refused(), None))
-            failing = self._commit(taken, failing)
+            # Drop records whose requests stopped waiting (they were refused already).
+            batch = [(r, f) for r, f in batch if f.set_running_or_notify_cancel()]
+            if batch:
+                failing = self._commit(batch, failing)
             if stop:
                 return
 
-    def _commit(self, batch: list[tuple[AccessRecord, Future[int] | None]], failing: bool) -> bool:
+    def _commit(self, batch: list[tuple[AccessRecord, Future[int]]], failing: bool) -> bool:
         """Append one batch and settle its waiters; returns whether it failed."""
         try:
             positions = self.log.append([record for record, _ in batch])
@@ -419,28 +357,12 @@ class AccessLogWriter:
                 reason="store_unavailable" if transient else type(exc).__name__
             )
             for _, future in batch:
-                if future is not None:
-                    _settle(future, failure)
+                _settle(future, failure)
             return True
         if failing:
             log.warning("access-log writer: committing again")
-        late: list[AccessRecord] = []
-        with self._lock:
-            for (record, future), position in zip(batch, positions, strict=True):
-                if future is None:
-                    continue
-                if isinstance(future, _Pending) and future.abandoned:
-                    late.append(record.refused(access_id=str(uuid4())))
-                _settle(future, position)
-        if late:  # committed after their callers were refused: say they showed nothing
-            try:
-                self.log.append(late)
-            except Exception as exc:
-                log.warning(
-                    "access-log writer: %d refusals not recorded (%s)",
-                    len(late),
-                    type(exc).__name__,
-                )
+        for (_, future), position in zip(batch, positions, strict=True):
+            _settle(future, position)
         return False
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from carerecord.access_log import REFUSED, AccessLog, AccessRecord, StoredAccess
+from carerecord.access_log import AccessLog, AccessRecord, StoredAccess
 from carerecord.audit.details import ReadDetails
 from carerecord.db import Database, Tx
 from projections.reading import PostgresReader, SQLiteReader, ViewReader, pick
@@ -59,7 +59,7 @@ def index_row(
         position,
         record.access_id,
         at,
-        record.action if record.outcome is None else f"{record.action}:{record.outcome}",
+        record.action,
         record.viewer_kind,
         record.practitioner_id,
         record.agency_id,
@@ -266,15 +266,13 @@ class AccessIndexReader(ViewReader):
         return {str(r[1]): _indexed(r) for r in rows}
 
     def reads_under_grants(self, grant_ids: Sequence[str]) -> dict[str, int]:
-        """How many recorded reads rested on each break-glass grant (refused attempts,
-        whose action ends in ``:refused``, showed nothing and are not counted)."""
+        """How many recorded reads rested on each break-glass grant."""
         if not grant_ids:
             return {}
         cond, params = self.any_of("grant_id", sorted(set(grant_ids)))
         with self.db.snapshot() as tx:
             rows = tx.fetchall(
-                f"SELECT grant_id, COUNT(*) FROM ai_accesses WHERE {cond} "
-                f"AND action NOT LIKE '%:{REFUSED}' GROUP BY grant_id",
+                f"SELECT grant_id, COUNT(*) FROM ai_accesses WHERE {cond} GROUP BY grant_id",
                 params,
             )
         return {str(r[0]): int(r[1]) for r in rows}

@@ -179,8 +179,6 @@ class UsageReadsProjection:
         flow: dict[tuple[str, ...], tuple[int, int]] = defaultdict(lambda: (0, 0))
         for stored in items:
             record = stored.record
-            if record.outcome is not None:  # refused: nothing was read
-                continue
             month = month_of(record.at)
             reader = record.agency_id or ""
             key = (month, reader, record.profession or "", record.viewer_kind, record.purpose)

@@ -249,8 +249,6 @@ class TimeTravel:
         client_id, view_version = access.client_id, access.view_version
         state_version, protocol_version = access.state_version, access.protocol_version
         delivery = access.action in FEED_DELIVERIES
-        if access.outcome is not None:
-            return self._unreconstructible(access, f"{access.outcome}: nothing was shown")
         if (
             access.action in NOT_SLICE_READS
             or access.action.startswith("audit.")
