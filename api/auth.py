@@ -21,12 +21,12 @@ import hashlib
 import re
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+import orjson
 
 from api.errors import UNAUTHENTICATED, ApiError
 from api.keys import load_public_key
@@ -34,6 +34,7 @@ from api.settings import ApiSettings
 from carerecord import errors as core
 from carerecord.application import CareRecord
 from carerecord.ids import parse_client_id, parse_code
+from carerecord.memory import BoundedCache
 from carerecord.values import Viewer
 from carerecord.vocab import ViewerKind
 
@@ -41,6 +42,9 @@ MAX_TOKEN_LENGTH = 8_192
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_CACHE_BYTES = 16 * 1024 * 1024
+"""The verified-token memo's budget: a token (and so its claims) can be up to
+``MAX_TOKEN_LENGTH`` long, so a count alone would let it reach hundreds of MB."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class TokenVerifier:
         self.max_lifetime = settings.max_token_lifetime_seconds
         self._key: Any = None
         self._jwks: jwt.PyJWKClient | None = None
-        self._verified: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+        self._verified: BoundedCache[bytes, dict[str, Any]] = BoundedCache(
+            max_items=VERIFIED_CACHE_SIZE, max_bytes=VERIFIED_CACHE_BYTES, weigh=_claims_bytes
+        )
         self._lock = threading.Lock()
         if settings.public_key_path is not None:
             self._key = load_public_key(
@@ -98,9 +104,7 @@ class TokenVerifier:
             return known
         claims = self._verify(token)
         with self._lock:
-            self._verified[digest] = claims
-            while len(self._verified) > VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+            self._verified.put(digest, claims)
         return claims
 
     def _verify(self, token: str) -> dict[str, Any]:
@@ -223,6 +227,11 @@ class Authenticator:
                 self._resolved.clear()
             self._resolved[claimed] = (now, viewer)
         return viewer
+
+
+def _claims_bytes(claims: dict[str, Any]) -> int:
+    """An estimate of a verified token's claims in memory (about twice their JSON)."""
+    return 400 + 2 * len(orjson.dumps(claims, default=str))
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -14,6 +14,7 @@ from api.app import create_app
 from api.governance_runtime import start_governance
 from api.services import Services
 from api.settings import ApiSettings
+from carerecord.memory import MemoryTrimmer
 from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
@@ -126,4 +127,8 @@ def run_server(
         server_header=False,
         log_level="info",
     )
-    uvicorn.Server(config).run()
+    trimmer = MemoryTrimmer().start()  # gives freed memory back to the system once a minute
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        trimmer.stop()

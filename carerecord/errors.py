@@ -295,3 +295,12 @@ class StoreUnavailable(CareRecordError):
         "The record store is unavailable just now; nothing was returned. Please retry "
         "(a change may or may not have been saved: retry with the same idempotency key)."
     )
+
+
+class StoreNotMigrated(CareRecordError):
+    """The store's tables are missing or behind (``area`` says which storage area):
+    ``carerecord migrate`` has not been run on it. Commands that only read the store
+    (the audit commands) refuse rather than create anything."""
+
+    code = "STORE_NOT_MIGRATED"
+    message = "The store has not been migrated: run 'carerecord migrate' first."

@@ -9,12 +9,15 @@ together must not race to create tables: they run with table creation off).
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 
 from carerecord.db import AREAS, Database, Databases, PostgresDatabase, SQLiteDatabase, Tx
+from carerecord.errors import StoreNotMigrated, StoreUnavailable
 from carerecord.settings import Settings
+from carerecord.transient import is_transient
 
 _LOCK_KEY = 0x43415245  # "CARE"
 
@@ -111,3 +114,48 @@ def migrate(settings: Settings, databases: Databases | None = None) -> list[str]
         if databases is None:
             dbs.close()
     return applied
+
+
+_APPLIED = "SELECT name FROM schema_migrations WHERE area = ?"
+
+
+def require_migrated(settings: Settings) -> None:
+    """Check, creating nothing, that every storage area has all its migrations applied.
+
+    ``StoreNotMigrated`` (with the ``area``) if not - on SQLite a missing file counts,
+    and is not created; ``StoreUnavailable`` if the server cannot be reached. For
+    commands that read an existing store (the audit commands): run before opening it.
+    """
+    if settings.postgres is None:
+        for area in AREAS:
+            path = settings.sqlite_path(area)
+            if not path.is_file():
+                raise StoreNotMigrated(area=area)
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                done = {str(r[0]) for r in conn.execute(_APPLIED, (area,))}
+            except sqlite3.DatabaseError:  # no schema_migrations table (or not a database)
+                raise StoreNotMigrated(area=area) from None
+            finally:
+                conn.close()
+            _check(area, "sqlite", done)
+        return
+    dbs = Databases(settings)
+    try:
+        for area in AREAS:
+            with dbs.area(area).snapshot() as tx:
+                if tx.scalar("SELECT to_regclass('schema_migrations')") is None:
+                    raise StoreNotMigrated(area=area)
+                done = {str(r[0]) for r in tx.fetchall(_APPLIED, (area,))}
+            _check(area, "postgres", done)
+    except Exception as exc:
+        if is_transient(exc):
+            raise StoreUnavailable() from None
+        raise
+    finally:
+        dbs.close()
+
+
+def _check(area: str, dialect: str, done: set[str]) -> None:
+    if any(m.name not in done for m in migrations_for(area, dialect)):
+        raise StoreNotMigrated(area=area)

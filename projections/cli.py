@@ -15,6 +15,7 @@ from rich.table import Table
 
 from carerecord.db import Databases
 from carerecord.errors import CareRecordError
+from carerecord.memory import MemoryTrimmer
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from projections.audit.cli import rebuild_audit_command
@@ -56,6 +57,7 @@ def project_command(
         databases.close()
         app.close()
         raise typer.Exit(code=2) from None
+    trimmer = MemoryTrimmer()
     try:
         if once:
             try:
@@ -77,10 +79,12 @@ def project_command(
             "projection worker started (%s)", settings.dialect
         )
         governance.start()
+        trimmer.start()  # gives freed memory back to the system once a minute
         runner.run_forever(stop)
         if runner.failures() or governance.failures():
             raise typer.Exit(code=1)
     finally:
+        trimmer.stop()
         governance.close()
         databases.close()
         app.close()

@@ -135,6 +135,12 @@ def _requested_operation(context: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+CACHED_QUERY_CHARS = 16 * 1024
+"""Longest query text whose parse and validation are cached (most are a few hundred
+characters); so the caches hold at most ``cache_size`` texts of this length and their
+documents, whatever callers send up to the body limit."""
+
+
 def hardening_extension(
     limits: Limits,
     *,
@@ -169,24 +175,53 @@ def hardening_extension(
     }
     max_tokens = limits.max_tokens
 
-    @lru_cache(maxsize=cache_size)
-    def parsed(query: str) -> DocumentNode | None:
+    def parse_text(query: str) -> DocumentNode | None:
         try:
             return parse(query, max_tokens=max_tokens)
         except GraphQLError:
             return None  # strawberry parses again and reports the error in its usual place
 
-    @lru_cache(maxsize=cache_size * 2)
-    def validated(query: str, transport: str, schema: GraphQLSchema) -> tuple[GraphQLError, ...]:
-        document = parsed(query)
-        assert document is not None
+    def validate_text(
+        document: DocumentNode, transport: str, schema: GraphQLSchema
+    ) -> tuple[GraphQLError, ...]:
         return tuple(validate_document(schema, document, rules[transport]))
 
-    @lru_cache(maxsize=cache_size)
-    def operations(query: str) -> int:
-        document = parsed(query)
-        assert document is not None
+    def count_operations(document: DocumentNode) -> int:
         return sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+
+    # The caches are bounded by count and, through the length of the texts they keep
+    # (longer texts are parsed afresh every time), by bytes.
+    @lru_cache(maxsize=cache_size)
+    def _parsed(query: str) -> DocumentNode | None:
+        return parse_text(query)
+
+    @lru_cache(maxsize=cache_size * 2)
+    def _validated(query: str, transport: str, schema: GraphQLSchema) -> tuple[GraphQLError, ...]:
+        document = _parsed(query)
+        assert document is not None
+        return validate_text(document, transport, schema)
+
+    @lru_cache(maxsize=cache_size)
+    def _operations(query: str) -> int:
+        document = _parsed(query)
+        assert document is not None
+        return count_operations(document)
+
+    def cached(query: str) -> bool:
+        return len(query) <= CACHED_QUERY_CHARS
+
+    def parsed(query: str) -> DocumentNode | None:
+        return _parsed(query) if cached(query) else parse_text(query)
+
+    def validated(
+        query: str, document: DocumentNode, transport: str, schema: GraphQLSchema
+    ) -> tuple[GraphQLError, ...]:
+        if cached(query):
+            return _validated(query, transport, schema)
+        return validate_text(document, transport, schema)
+
+    def operations(query: str, document: DocumentNode) -> int:
+        return _operations(query) if cached(query) else count_operations(document)
 
     class Hardening(SchemaExtension):
         def on_operation(self) -> Iterator[None]:
@@ -211,8 +246,9 @@ def hardening_extension(
             if query is not None and context.graphql_document is not None:
                 transport = transport_of(context.context)
                 schema = context.schema._schema
-                errors = list(validated(query, transport, schema))
-                if _requested_operation(context) is None and operations(query) > 1:
+                document = context.graphql_document
+                errors = list(validated(query, document, transport, schema))
+                if _requested_operation(context) is None and operations(query, document) > 1:
                     errors.append(
                         GraphQLError(
                             "The document has several operations: name the one to run "

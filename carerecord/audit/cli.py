@@ -34,6 +34,7 @@ from carerecord.audit.reconstruct import Outcome, Reconstruction, TimeTravel, en
 from carerecord.audit.verify import LogReport, verify_logs
 from carerecord.db import Databases
 from carerecord.errors import CareRecordError
+from carerecord.migrate import require_migrated
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 
@@ -80,9 +81,21 @@ def _logs(events: bool, access: bool) -> Sequence[str]:
     return (EVENTS,) if events else (ACCESS,)
 
 
+def migrated_settings() -> Settings:
+    """The settings, once the store is known to be migrated; otherwise exit 2 ("could
+    not run") with the coded reason, having created nothing (a never-migrated store is
+    not a broken one)."""
+    settings = Settings.from_env()
+    try:
+        require_migrated(settings)
+    except CareRecordError as exc:
+        raise _refuse(exc) from None
+    return settings
+
+
 @contextmanager
 def _deployment() -> Iterator[tuple[Settings, Databases]]:
-    settings = Settings.from_env()
+    settings = migrated_settings()
     dbs = Databases(settings)
     try:
         yield settings, dbs
@@ -314,7 +327,7 @@ def as_of_command(
 ) -> None:
     """A client's whole record as it stood at a past time (for auditors)."""
     when = time_option(at, option="--at")
-    settings = Settings.from_env()
+    settings = migrated_settings()
     with _application(settings) as app:
         try:
             record = TimeTravel(app).record_as_of(client, when)

@@ -27,7 +27,6 @@ there (an older version replays afresh).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -39,6 +38,7 @@ from carerecord.audit.reconstruct import TimeTravel
 from carerecord.audit.replay import Moment, client_events
 from carerecord.client_record import labels_of
 from carerecord.ids import parse_client_id
+from carerecord.memory import BoundedCache, events_bytes
 from carerecord.policy import decide_many, relationship_for, viewer_key
 from carerecord.values import Labels
 from carerecord.vocab import Purpose, Role, ViewerKind
@@ -79,6 +79,16 @@ class AccessDetail:
         return self.entry_bases | {record.basis}
 
 
+CACHE_BYTES = 16 * 1024 * 1024
+"""Budget of the per-client cache (decoded streams grow with every entry written)."""
+RECENT_BYTES = 8 * 1024 * 1024
+RECENT_ITEMS = 4096
+
+
+def detail_bytes(detail: AccessDetail) -> int:
+    return 200 + 160 * len(detail.items)
+
+
 @dataclass
 class _Client:
     events: list[Any] = field(default_factory=list)
@@ -86,17 +96,28 @@ class _Client:
     folded: int = 0
     record: Any = None
     version: int = 0
+    weight: int = 0
+    """``events_bytes(events)``, kept up to date as the stream is extended."""
 
 
 class ReadDetails:
     """Recovers the entry-level detail of recorded reads (keep one per process)."""
 
-    def __init__(self, app: CareRecord, *, cached_clients: int = 512) -> None:
+    def __init__(
+        self, app: CareRecord, *, cached_clients: int = 512, cache_bytes: int = CACHE_BYTES
+    ) -> None:
         self.app = app
         self.cached_clients = cached_clients
         self.engine = TimeTravel(app)
-        self._clients: OrderedDict[UUID, _Client] = OrderedDict()
-        self._recent: OrderedDict[str, AccessDetail] = OrderedDict()
+        # Bounded by bytes as well as count: a client's stream grows with every entry,
+        # so 512 clients' streams alone would grow with the data (measured: the worker's
+        # largest growth over a soak before this bound).
+        self._clients: BoundedCache[UUID, _Client] = BoundedCache(
+            max_items=cached_clients, max_bytes=cache_bytes, weigh=lambda c: c.weight
+        )
+        self._recent: BoundedCache[str, AccessDetail] = BoundedCache(
+            max_items=RECENT_ITEMS, max_bytes=RECENT_BYTES, weigh=detail_bytes
+        )
 
     def forget(self) -> None:
         self._clients.clear()
@@ -108,9 +129,7 @@ class ReadDetails:
         if known is not None:
             return known
         found = self._details(access)
-        self._recent[access.access_id] = found
-        while len(self._recent) > 4096:
-            self._recent.popitem(last=False)
+        self._recent.put(access.access_id, found)
         return found
 
     def _details(self, access: AccessRecord) -> AccessDetail:
@@ -144,14 +163,15 @@ class ReadDetails:
 
     def _client(self, cid: UUID, upto: int) -> _Client:
         """The client's cached state, with its stream read (and labels folded) to ``upto``."""
-        client = self._clients.pop(cid, None)
+        client = self._clients.get(cid)
         if client is None:
             client = _Client(events=client_events(self.app, cid, lte=upto))
+            client.weight = events_bytes(client.events)
         elif len(client.events) < upto:
-            client.events.extend(self.app.events.get(cid, gt=len(client.events), lte=upto))
-        self._clients[cid] = client
-        while len(self._clients) > self.cached_clients:
-            self._clients.popitem(last=False)
+            more = list(self.app.events.get(cid, gt=len(client.events), lte=upto))
+            client.events.extend(more)
+            client.weight += events_bytes(more)
+        self._clients.put(cid, client)
         for event in client.events[client.folded : upto]:
             labels = labels_of(event)
             if labels is not None:

@@ -43,7 +43,6 @@ protocol in force at T is the last version whose adoption was recorded at or bef
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +56,7 @@ from carerecord.application import CareRecord
 from carerecord.audit.as_of import RecordAsOf, entry_json, sort_entries
 from carerecord.audit.replay import Moment, ProtocolHistory, client_events, replay
 from carerecord.ids import parse_client_id
+from carerecord.memory import BoundedCache, events_bytes
 from carerecord.policy import CARE, SELF, ViewerRelationship, relationship_for, viewer_key
 from carerecord.practitioner import Practitioner
 from carerecord.slice import EntryState, SharedEntry, curate, fold_entries, slice_hash
@@ -107,6 +107,10 @@ class Outcome(StrEnum):
     MATCH = "match"
     MISMATCH = "mismatch"
     NOT_RECONSTRUCTIBLE = "not_reconstructible"
+
+
+STREAM_CACHE_BYTES = 32 * 1024 * 1024
+"""Budget of the decoded streams kept with ``cached_clients`` (streams grow with data)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,9 @@ class TimeTravel:
         self.app = app
         self.view_protocol = view_protocol
         self.cached_clients = cached_clients
-        self._streams: OrderedDict[UUID, list[Any]] = OrderedDict()
+        self._streams: BoundedCache[UUID, list[Any]] = BoundedCache(
+            max_items=max(1, cached_clients), max_bytes=STREAM_CACHE_BYTES, weigh=events_bytes
+        )
         self.protocols = ProtocolHistory(app)
         self._sectors: dict[str, Sector] = {}
 
@@ -356,14 +362,12 @@ class TimeTravel:
         only the part not read before - recorded events never change."""
         if self.cached_clients <= 0:
             return client_events(self.app, client_id, lte=upto)
-        known = self._streams.pop(client_id, None)
+        known = self._streams.get(client_id)
         if known is None:
             known = client_events(self.app, client_id, lte=upto)
         elif len(known) < upto:
             known.extend(self.app.events.get(client_id, gt=len(known), lte=upto))
-        self._streams[client_id] = known
-        while len(self._streams) > self.cached_clients:
-            self._streams.popitem(last=False)
+        self._streams.put(client_id, known)  # (re)weighed: bounded by bytes and count
         return known[:upto]
 
     def _unreconstructible(self, access: AccessRecord, reason: str) -> Reconstruction:

@@ -54,7 +54,15 @@ from projections.audience.keys import (
 SHARED, UPDATED, RECALLED = "entry_shared", "entry_updated", "entry_recalled"
 ALERT_RAISED, ALERT_RESOLVED = "alert_raised", "alert_resolved"
 BREAK_GLASS_GRANTED = "break_glass_granted"  # a notice to the care team (no reason text)
-MEMO_LIMIT = 2_000_000
+MEMO_BYTES = 64 * 1024 * 1024
+"""Budget of the decision memo. Its entries are all the same size (a 4-tuple of small
+shared values and a bool: about 160 bytes with the dict's slot), so the count below
+bounds its bytes."""
+MEMO_ENTRY_BYTES = 160
+MEMO_LIMIT = MEMO_BYTES // MEMO_ENTRY_BYTES
+REGISTRY_LIMIT = 200_000
+"""Entry signatures, fact sets, consent-term sets and coverages remembered (each a few
+hundred bytes): past this the registries start again (``reset_registries``)."""
 
 
 class ClientWork:
@@ -228,6 +236,23 @@ class Context:
         self.protocol_dirty = True
         self.epoch += 1  # every client's cached decisions are stale
         self._memo.clear()
+
+    def registry_size(self) -> int:
+        return len(self._groups) + len(self._facts) + len(self._consent_sets) + len(self._coverage)
+
+    def reset_registries(self) -> None:
+        """Forget every signature, fact set, consent-term set and coverage (and the memo
+        keyed on them). The caller must drop what cached working states hold of them
+        (``sig``, ``groups``, ``consent_id``, ``shown_to``): a restriction's seals make
+        every restricted entry's signature its own, so over months these only grow."""
+        self._memo.clear()
+        self._facts.clear()
+        self._consent_sets.clear()
+        self._consent_terms.clear()
+        self._coverage.clear()
+        self._groups.clear()
+        self._group_parts.clear()
+        self.epoch += 1  # every client's cached decisions are stale
 
     def signature(self, labels: Labels, work: ClientWork) -> int:
         """The entry's signature: the policy's key of it (``entry_key``: its agency and

@@ -77,13 +77,23 @@ def unpack_entries(data: Any) -> tuple[int, ...]:
     return struct.unpack(f"<{len(raw) // 4}I", raw)
 
 
+FeedItemRow = tuple[int, int, int, str, int | None, str | None]
+"""One item as stored in a chunk: ``(seq, position, client_no, kind, entry_no, subject)``."""
+
+
 def feed_chunks(
     feed: Sequence[tuple[int, int, int, int, str, int | None, str | None]],
+    tails: dict[int, list[FeedItemRow]] | None = None,
 ) -> list[tuple[int, int, int, bytes]]:
     """A batch's feed items - ``(audience, seq, position, client_no, kind, entry_no,
     subject)`` in the order given, sequence numbers rising per audience - as ``av_feed``
-    rows: per audience, runs of up to ``FEED_CHUNK`` items, in key order."""
-    by_audience: dict[int, list[tuple[int, int, int, str, int | None, str | None]]] = {}
+    rows: per audience, runs of up to ``FEED_CHUNK`` items, in key order. ``tails``: per
+    audience, the items of its last stored row when that row had room (taken out by the
+    caller): they come first, so the rows are filled to ``FEED_CHUNK`` however the items
+    were split into batches."""
+    by_audience: dict[int, list[FeedItemRow]] = {
+        a: list(items) for a, items in (tails or {}).items()
+    }
     for audience, seq, position, client_no, kind, entry_no, subject in feed:
         by_audience.setdefault(audience, []).append(
             (seq, position, client_no, kind, entry_no, subject)
@@ -97,7 +107,7 @@ def feed_chunks(
     return rows
 
 
-def unpack_feed(data: Any) -> list[tuple[int, int, int, str, int | None, str | None]]:
+def unpack_feed(data: Any) -> list[FeedItemRow]:
     """The items of one ``av_feed`` row: ``(seq, position, client_no, kind, entry_no,
     subject)``."""
     return [(a, b, c, d, e, f) for a, b, c, d, e, f in orjson.loads(bytes(data))]
@@ -332,10 +342,46 @@ class AudienceStore(ABC):
         self._write_entries(tx, out)
         self._write_visible(tx, out)
         if out.feed:
-            self.insert(tx, "av_feed", FEED_COLUMNS, feed_chunks(out.feed))
+            tails = self._take_feed_tails(tx, out.feed)
+            self.insert(tx, "av_feed", FEED_COLUMNS, feed_chunks(out.feed, tails))
         if context:
             self._write_context(tx, ctx)
         out.clear()
+
+    def _take_feed_tails(
+        self, tx: Tx, feed: Sequence[tuple[int, int, int, int, str, int | None, str | None]]
+    ) -> dict[int, list[FeedItemRow]]:
+        """For each audience the batch adds items to, its last stored row if that row has
+        room for more (fewer than ``FEED_CHUNK`` items): deleted here, its items returned
+        to be written again at the head of the audience's new items. So a worker following
+        the log a few events at a time fills its rows as a rebuild does (the same rows,
+        not one small row per batch)."""
+        first: dict[int, int] = {}
+        for audience, seq, *_ in feed:
+            first.setdefault(audience, seq)
+        keys = sorted((audience, seq - 1) for audience, seq in first.items() if seq > 1)
+        tails: dict[int, list[FeedItemRow]] = {}
+        for part in chunks(keys, 200):
+            cond = " OR ".join(["(audience_id = ? AND last_seq = ?)"] * len(part))
+            params = tuple(v for key in part for v in key)
+            partial = [
+                (int(audience), int(last), items)
+                for audience, first_seq, last, items in tx.fetchall(
+                    f"SELECT audience_id, first_seq, last_seq, items FROM av_feed WHERE {cond}",
+                    params,
+                )
+                if int(last) - int(first_seq) + 1 < FEED_CHUNK
+            ]
+            if not partial:
+                continue
+            for audience, _, items in partial:
+                tails[audience] = unpack_feed(items)
+            cond = " OR ".join(["(audience_id = ? AND last_seq = ?)"] * len(partial))
+            tx.execute(
+                f"DELETE FROM av_feed WHERE {cond}",
+                tuple(v for audience, last, _ in partial for v in (audience, last)),
+            )
+        return tails
 
     def _write_clients(self, tx: Tx, out: Changes) -> None:
         works = [out.clients[n] for n in sorted(out.clients)]

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from carerecord.db import Database, Tx
 from carerecord.protocol import parse_protocol
 from carerecord.sharing_protocol import SharingProtocol
-from projections.audience.core import Changes, ClientWork, Context
+from projections.audience.core import REGISTRY_LIMIT, Changes, ClientWork, Context
 from projections.audience.fold import (
     CLIENT_PREFIX,
     NEEDS_FULL,
@@ -143,12 +144,38 @@ class AudienceViewsProjection:
 
     def _flush(self, tx: Tx, out: Changes, *, final: bool = False) -> None:
         assert self._ctx is not None
+        written = [
+            (c, s.labels.entry_id)
+            for (c, _), s in (
+                *out.new_entries.items(),
+                *((k, v[0]) for k, v in out.updated_entries.items()),
+            )
+            if s.text
+        ]
         self.store.write(tx, self._ctx, out, context=final)
+        # Once written, an entry's text is never read back from the working state (see
+        # audience_core): drop it, so the cache's size does not depend on how long
+        # entries are (cached states loaded from the tables carry no text either).
+        by_no = self._by_no
+        for client_no, entry_id in written:
+            work = by_no.get(client_no)
+            if work is None:
+                continue
+            state = work.entries.get(entry_id)
+            if state is not None and state.text:
+                work.entries[entry_id] = replace(state, text="")
 
     def _evict(self) -> None:
         while len(self._cache) > self.cache_clients:
             _, work = self._cache.popitem(last=False)
             del self._by_no[work.no]
+        if self._ctx is not None and self._ctx.registry_size() > REGISTRY_LIMIT:
+            self._ctx.reset_registries()
+            for work in self._cache.values():  # reloaded and regrouped when next needed
+                work.full = False
+                work.entries, work.entry_no = {}, {}
+                work.sig, work.groups = {}, {}
+                work.sharing_changed()
         cached = sum(len(w.entries) for w in self._cache.values())
         for work in self._cache.values():
             if cached <= MAX_CACHED_ENTRIES:

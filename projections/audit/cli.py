@@ -23,10 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from carerecord.audit.cli import audit_app, time_option
+from carerecord.audit.cli import audit_app, migrated_settings, time_option
 from carerecord.db import Databases
 from carerecord.runtime import open_care_record
-from carerecord.settings import Settings
 from projections.audit.index import AccessQuery, IndexedAccess, access_index_reader
 from projections.audit.registry import rebuild_audit
 from projections.audit.usage import UsageReport, usage_report
@@ -54,7 +53,7 @@ def _emit_json(data: Any) -> None:
 
 def _accesses(query: AccessQuery, limit: int) -> tuple[list[IndexedAccess], int, int]:
     """Matching accesses (oldest first), the index's position and the access log's head."""
-    settings = Settings.from_env()
+    settings = migrated_settings()
     dbs = Databases(settings)
     try:
         reader = access_index_reader(dbs.access)
@@ -285,7 +284,7 @@ def usage_command(
 ) -> None:
     """Contributions and reads by agency and profession per month, trained practitioners
     who contribute, cross-agency flow, referral response times (counts only)."""
-    settings = Settings.from_env()
+    settings = migrated_settings()
     dbs = Databases(settings)
     try:
         report = usage_report(
@@ -308,7 +307,7 @@ def usage_command(
 
 def rebuild_audit_command(name: str | None) -> None:
     """Rebuild the audit projections over the access log (all, or one), with a progress bar."""
-    settings = Settings.from_env()
+    settings = migrated_settings()
     app = open_care_record(settings)
     dbs = Databases(settings)
     try:

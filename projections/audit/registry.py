@@ -56,6 +56,12 @@ def audit_projections(app: CareRecord, names: Sequence[str] | None = None) -> li
     return [builders[name]() for name in AUDIT_NAMES if name in chosen]
 
 
+AUDIT_PAGE = 250
+"""Access records read per batch by the live audit runner: a record can name up to a
+page of entries, and each needs its details, so a page of 2,000 held a large tail of
+the access log in memory at once when the index fell behind."""
+
+
 def audit_runner(
     app: CareRecord,
     access: Database,
@@ -72,7 +78,7 @@ def audit_runner(
         AccessLogSource(access),
         access,
         audit_projections(app, names),
-        page_size=min(page_size or settings.page_size, 2000),
+        page_size=min(page_size or settings.page_size, AUDIT_PAGE),
         poll_seconds=settings.poll_seconds,
         heartbeat=None
         if heartbeat is None

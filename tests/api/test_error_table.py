@@ -43,6 +43,7 @@ COMMAND_LINE_ONLY = {
     "PROTOCOL_VERSION_NOT_NEWER": "likewise",
     "CHAIN_BROKEN": "`carerecord audit verify` and the checkpoint timer",
     "CHECKPOINT_KEY_MISSING": "the audit commands and the checkpoint timer",
+    "STORE_NOT_MIGRATED": "the audit commands on a store never migrated",
 }
 
 

@@ -29,7 +29,12 @@ from carerecord.migrate import migrate
 from carerecord.runtime import open_care_record
 from carerecord.settings import Settings
 from entrypoint.cli import app as cli
-from projections.audience.store import unpack_feed
+from projections.audience.reader import (
+    FeedRow,
+    PostgresAudienceViewReader,
+    SQLiteAudienceViewReader,
+)
+from projections.audience.store import FEED_CHUNK, unpack_feed
 from projections.engine.errors import ProjectionFailed
 from projections.engine.framework import TRACKING_TABLE, reset_views
 from projections.engine.runner import EventLogSource, ProjectionRunner
@@ -144,6 +149,88 @@ def test_a_rebuilt_view_in_this_process_or_in_worker_processes_equals_the_increm
     assert seen == sorted(seen)
     assert seen[-1] == head
     assert len(seen) > 2  # the slowest worker's progress, page by page
+
+
+def test_views_kept_with_bounded_caches_equal_the_rebuild_and_hold_no_entry_text(
+    store: tuple[CareRecord, Databases], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory bounds that drop state (the audience views' signature registries starting
+    again, cached working states keeping no entry text) change nothing in the views."""
+    import projections.audience_views as audience_views
+
+    monkeypatch.setattr(audience_views, "REGISTRY_LIMIT", 30)  # restarts every few batches
+    app, databases = store
+    runner = view_runner(app, databases.views, ProjectionSettings(), page_size=61)
+    views = next(p for p in runner.projections if p.name == audience_views.NAME)
+    assert isinstance(views, audience_views.AudienceViewsProjection)
+    resets: list[int] = []
+    reset = audience_views.Context.reset_registries
+
+    def counted(ctx: audience_views.Context) -> None:
+        resets.append(1)
+        reset(ctx)
+
+    monkeypatch.setattr(audience_views.Context, "reset_registries", counted)
+
+    def follow(done: int, total: int) -> None:
+        runner.run_once()
+        cached = [s for w in views._cache.values() for s in w.entries.values()]
+        assert all(s.text == "" for s in cached)  # written, then dropped from memory
+
+    generate(app, Spec(events=3_000, clients=40, active=15, save_every=100, churn=4), follow)
+    runner.catch_up()
+    assert len(resets) > 3
+    incremental = dump(databases.views)
+    assert any(row for row in incremental["av_entries"])
+    rebuild(app, databases.views, ProjectionSettings())
+    rebuilt = dump(databases.views)
+    for table in incremental:
+        assert rebuilt[table] == incremental[table], table
+
+
+def feed_rows(views: Database) -> list[tuple[int, int, int, bytes]]:
+    with views.snapshot() as tx:
+        return [
+            (int(a), int(first), int(last), bytes(items))
+            for a, first, last, items in tx.fetchall(
+                "SELECT audience_id, first_seq, last_seq, items FROM av_feed "
+                "ORDER BY audience_id, last_seq"
+            )
+        ]
+
+
+def read_feeds(views: Database) -> dict[int, list[FeedRow]]:
+    """Every audience's whole feed, through the reader the API reads it with."""
+    kind = SQLiteAudienceViewReader if views.dialect == "sqlite" else PostgresAudienceViewReader
+    reader = kind(views)
+    with views.snapshot() as tx:
+        audiences = [int(r[0]) for r in tx.fetchall("SELECT audience_id FROM av_audiences")]
+    return {a: reader.feed_rows(a, 0, 1_000_000) for a in sorted(audiences)}
+
+
+def test_a_worker_following_the_log_event_by_event_writes_the_feed_rows_a_rebuild_writes(
+    store: tuple[CareRecord, Databases],
+) -> None:
+    app, databases = store
+    runner = view_runner(app, databases.views, ProjectionSettings(), page_size=1)
+
+    def follow(done: int, total: int) -> None:
+        while runner.run_once():  # one event per batch, as a worker keeping up live does
+            pass
+
+    generate(app, Spec(events=2_500, clients=30, active=10, save_every=50, churn=4), follow)
+    follow(0, 0)
+    live_rows, live_feeds = feed_rows(databases.views), read_feeds(databases.views)
+    items = sum(len(rows) for rows in live_feeds.values())
+    assert items > 2 * FEED_CHUNK
+    assert max(len(rows) for rows in live_feeds.values()) > FEED_CHUNK  # several rows
+    # Full rows but each audience's last: as many as the items need, however they came.
+    assert len(live_rows) == sum(-(-len(rows) // FEED_CHUNK) for rows in live_feeds.values())
+
+    rebuild(app, databases.views, ProjectionSettings())
+
+    assert feed_rows(databases.views) == live_rows
+    assert read_feeds(databases.views) == live_feeds
 
 
 def test_the_audience_views_get_a_worker_of_their_own() -> None:
