@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner, Result
 
-from carerecord.cli import app as cli
 from carerecord.migrate import migrate
 from carerecord.settings import Settings
+from entrypoint.cli import app as cli
 
 COMMANDS = (
     ("audit", "verify"),

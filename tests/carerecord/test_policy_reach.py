@@ -10,10 +10,10 @@ import pytest
 from policy_cases import document, practitioner, protocol
 from typer.testing import CliRunner
 
-from carerecord.cli import app as cli
 from carerecord.policy import viewer_key
 from carerecord.policy.reach import audience_reach, reach_changes, reach_matrix
 from carerecord.vocab import Purpose, Sector
+from entrypoint.cli import app as cli
 
 DIRECT, EMERGENCY = Purpose.DIRECT_CARE, Purpose.EMERGENCY
 

@@ -11,7 +11,7 @@ from gov_stack import GovStack, cli_env
 from gov_world import AUDITOR, HEALTH_IG, HOUSING, NURSE, care_team_client
 from typer.testing import CliRunner
 
-from carerecord.cli import app as cli
+from entrypoint.cli import app as cli
 
 READ = "query($c: ID!) { client(id: $c) { entries { items { entryId } } } }"
 AUDIT = """query($f: AccessAuditFilter) {
