@@ -24,16 +24,14 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import uuid4
-
-import orjson
 
 from carerecord.access_log import (
     AUDIT_UNAVAILABLE,
     REFUSED,
     AccessLogWriter,
     AccessRecord,
+    access_record,
     refused_twin,
 )
 from carerecord.errors import AuditUnavailable
@@ -42,11 +40,6 @@ from carerecord.values import Viewer
 log = logging.getLogger("carerecord.audit")
 REFUSED_HASH = hashlib.sha256(b"").hexdigest()
 """The response hash of a refused attempt: nothing was returned."""
-
-
-def identity_hash(value: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a non-entry response (e.g. a lookup's identity)."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class AuditTrail:
@@ -127,40 +120,6 @@ class AuditTrail:
             records = list(self._pending.values())
             self._pending.clear()
         return records
-
-
-def access_record(
-    viewer: Viewer,
-    *,
-    request_id: str,
-    at: datetime,
-    action: str,
-    purpose: str,
-    basis: str,
-    client_id: str | None,
-    items: Sequence[tuple[str, int]] = (),
-    response_hash: str,
-    **versions: Any,
-) -> AccessRecord:
-    """An access record for a read the API serves itself (e.g. a lookup), or with
-    ``outcome="refused"`` and ``refusal`` for a refused attempt."""
-    return AccessRecord(
-        access_id=str(uuid4()),
-        at=at,
-        request_id=request_id,
-        action=action,
-        viewer_kind=viewer.kind.value,
-        practitioner_id=viewer.practitioner_id,
-        agency_id=viewer.agency_id,
-        profession=viewer.profession,
-        roles=tuple(sorted(r.value for r in viewer.roles)),
-        purpose=purpose,
-        basis=basis,
-        client_id=client_id,
-        items=tuple(items),
-        response_hash=response_hash,
-        **versions,
-    )
 
 
 def refused_record(

@@ -15,11 +15,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from api.audit import access_record, identity_hash
 from api.cursors import invalid_cursor
 from api.graphql.common import viewer_scope
 from api.services import Services
-from carerecord.access_log import AccessRecord
+from carerecord.access_log import AccessRecord, access_record, response_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
 from projections.feed.results import BreakGlassNotice, FeedItem, FeedPage
@@ -86,7 +85,7 @@ def page_records(page: FeedPage, *, request_id: str, action: str) -> list[Access
                 purpose=Purpose.DIRECT_CARE.value,
                 basis="care_relationship",
                 client_id=client_id,
-                response_hash=identity_hash({"notices": shown}),
+                response_hash=response_hash({"notices": shown}),
                 protocol_version=page.protocol_version,
             )
         )
@@ -100,7 +99,7 @@ def page_records(page: FeedPage, *, request_id: str, action: str) -> list[Access
                 purpose=Purpose.DIRECT_CARE.value,
                 basis="referral_party",
                 client_id=client_id,
-                response_hash=identity_hash({"referrals": shown}),
+                response_hash=response_hash({"referrals": shown}),
                 protocol_version=page.protocol_version,
             )
         )

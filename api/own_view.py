@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from api.audit import access_record, identity_hash
 from api.services import Services
-from carerecord.access_log import AccessRecord
+from carerecord.access_log import AccessRecord, access_record, response_hash
 from carerecord.audit.plain import plain_basis, plain_purpose
 from carerecord.errors import NotPermitted
 from carerecord.ids import ClientId, parse_client_id
@@ -145,7 +144,7 @@ def access_log_record(
         purpose=SUBJECT_ACCESS,
         basis=SUBJECT_ACCESS,
         client_id=viewer.client_id,
-        response_hash=identity_hash({"accesses": [[a.seq, a.access_id] for a in shown]}),
+        response_hash=response_hash({"accesses": [[a.seq, a.access_id] for a in shown]}),
     )
 
 

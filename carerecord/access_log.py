@@ -13,6 +13,7 @@ waits for the commit that contains its own record.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import queue
 import threading
@@ -29,6 +30,7 @@ from carerecord.chain import GENESIS, link_hash, record_digest
 from carerecord.db import Database
 from carerecord.errors import AuditUnavailable
 from carerecord.transient import is_transient
+from carerecord.values import Viewer
 
 log = logging.getLogger("carerecord.access_log")
 NO_CLIENT = UUID(int=0)
@@ -128,6 +130,57 @@ class AccessRecord:
 
     def canonical_bytes(self) -> bytes:
         return orjson.dumps(self.to_json(), option=orjson.OPT_SORT_KEYS)
+
+
+def response_hash(value: Any) -> str:
+    """SHA-256 of the canonical JSON of a response that is not a slice of entries (a
+    lookup's identity, a list's items, a summary); slices use ``slice.slice_hash``."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def access_record(
+    viewer: Viewer,
+    *,
+    request_id: str,
+    at: datetime,
+    action: str,
+    purpose: str,
+    basis: str,
+    client_id: str | None,
+    response_hash: str,
+    items: Sequence[tuple[str, int]] = (),
+    access_id: str | None = None,
+    view_version: int | None = None,
+    state_version: int | None = None,
+    protocol_version: int | None = None,
+    grant_id: str | None = None,
+    outcome: str = SHOWN,
+    refusal: str | None = None,
+) -> AccessRecord:
+    """The access record of one read by ``viewer`` (or of a refused attempt, with
+    ``outcome`` refused and the ``refusal`` code): the one way to make one."""
+    return AccessRecord(
+        access_id=access_id or str(uuid4()),
+        at=at,
+        request_id=request_id,
+        action=action,
+        viewer_kind=viewer.kind.value,
+        practitioner_id=viewer.practitioner_id,
+        agency_id=viewer.agency_id,
+        profession=viewer.profession,
+        roles=tuple(sorted(r.value for r in viewer.roles)),
+        purpose=purpose,
+        basis=basis,
+        client_id=client_id,
+        items=tuple(items),
+        response_hash=response_hash,
+        view_version=view_version,
+        state_version=state_version,
+        protocol_version=protocol_version,
+        grant_id=grant_id,
+        outcome=outcome,
+        refusal=refusal,
+    )
 
 
 @dataclass(frozen=True)

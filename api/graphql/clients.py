@@ -11,11 +11,11 @@ from datetime import date, datetime
 
 import strawberry
 
-from api.audit import access_record, identity_hash
 from api.graphql.common import CommandOutcome, field, mutation, run_command
 from api.graphql.context import Ctx
 from api.graphql.inputs import LocalIdInput
 from carerecord import errors, vocab
+from carerecord.access_log import access_record, response_hash
 
 LOOKUP = "client.lookup"
 
@@ -89,7 +89,7 @@ class ClientQueries:
                 purpose=purpose.value,
                 basis="identity_lookup",
                 client_id=None if client_id is None else str(client_id),
-                response_hash=identity_hash(shown),
+                response_hash=response_hash(shown),
             )
         )
         if identity is None:

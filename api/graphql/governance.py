@@ -24,12 +24,12 @@ from typing import Annotated, Any
 
 import strawberry
 
-from api.audit import access_record, identity_hash
 from api.graphql.common import field
 from api.graphql.context import ApiContext, Ctx
 from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import Entry, PageInfo
 from carerecord import vocab
+from carerecord.access_log import access_record, response_hash
 from carerecord.audit.reconstruct import entry_json
 from carerecord.errors import InvalidInput
 from carerecord.ids import parse_client_id, parse_code, parse_entity_id
@@ -78,7 +78,7 @@ def audit_read(
             basis=AUDIT,
             client_id=client_id,
             items=items,
-            response_hash=identity_hash({"shown": shown}),
+            response_hash=response_hash({"shown": shown}),
         )
     )
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import strawberry
 
-from api.audit import access_record, identity_hash
 from api.graphql.clients import ClientIdentity
 from api.graphql.common import field
 from api.graphql.context import ApiContext, Ctx
 from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import PageInfo
 from carerecord import vocab
+from carerecord.access_log import access_record, response_hash
 from projections.lists.results import ConcernSummary, ReferralDirection, ReferralItem
 
 CASELOAD = "caseload.list"
@@ -56,7 +56,7 @@ def _audit_clients(
                 purpose=vocab.Purpose.DIRECT_CARE.value,
                 basis=basis,
                 client_id=client_id,
-                response_hash=identity_hash({"items": items}),
+                response_hash=response_hash({"items": items}),
             )
         )
 

@@ -12,13 +12,13 @@ from datetime import datetime
 
 import strawberry
 
-from api.audit import access_record, identity_hash
 from api.graphql.common import CONSISTENCY, field, viewer_scope
 from api.graphql.context import ApiContext, Ctx
 from api.graphql.me import Agency
 from api.graphql.paging import open_cursor, page_size, seal_cursor
 from api.graphql.types import Entry, EntryKind, PageInfo, ReadBasisType
 from carerecord import vocab
+from carerecord.access_log import access_record, response_hash
 from carerecord.slice import SharedEntry
 from projections.lists.overview import sections as overview_sections
 from projections.lists.record import ClientSlice, Involvement
@@ -359,7 +359,7 @@ class RecordQueries:
                 purpose=result.purpose.value,
                 basis=result.basis.kind,
                 client_id=str(result.client_id),
-                response_hash=identity_hash(
+                response_hash=response_hash(
                     {
                         "entry_id": result.entry_id,
                         "found": result.found,

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
-from uuid import uuid4
+from typing import Literal
 
-import orjson
-
-from carerecord.access_log import AccessRecord
+from carerecord.access_log import AccessRecord, access_record
 from carerecord.policy import ViewerRelationship
 from carerecord.values import Viewer
 from carerecord.vocab import RelationshipKind
@@ -58,31 +54,20 @@ def access_record_for(
     protocol_version: int | None,
     access_id: str | None,
 ) -> AccessRecord:
-    return AccessRecord(
-        access_id=access_id or str(uuid4()),
-        at=at,
+    """The access record of a read result, with the caller's standing as its basis."""
+    return access_record(
+        caller,
         request_id=request_id,
+        at=at,
         action=action,
-        viewer_kind=caller.kind.value,
-        practitioner_id=caller.practitioner_id,
-        agency_id=caller.agency_id,
-        profession=caller.profession,
-        roles=tuple(sorted(r.value for r in caller.roles)),
         purpose=purpose,
         basis=basis.kind,
         client_id=client_id,
-        items=items,
         response_hash=response_hash,
+        items=items,
+        access_id=access_id,
         view_version=view_version,
         state_version=state_version,
         protocol_version=protocol_version,
         grant_id=basis.grant_id,
     )
-
-
-def json_hash(value: Any) -> str:
-    """SHA-256 of the canonical JSON of a non-slice result (involvement, summaries)."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-_record = access_record_for

@@ -11,7 +11,7 @@ from carerecord.ids import ClientId
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.engine.access import ReadBasis, _record
+from projections.engine.access import ReadBasis, access_record_for
 from projections.lists.results import ReferralItem
 
 # --- the audience feed ------------------------------------------------------------------
@@ -94,7 +94,7 @@ class FeedPage:
     def access_records(self, *, request_id: str, action: str, at: datetime) -> list[AccessRecord]:
         """One access record per client whose entries this page returned."""
         return [
-            _record(
+            access_record_for(
                 caller=self.caller,
                 purpose=Purpose.DIRECT_CARE.value,
                 basis=read.basis,

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from carerecord.access_log import AccessRecord
+from carerecord.access_log import AccessRecord, response_hash
 from carerecord.ids import ClientId
 from carerecord.slice import SharedEntry, slice_hash
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.engine.access import ReadBasis, _record, json_hash
+from projections.engine.access import ReadBasis, access_record_for
 
 # --- a client's curated slice -----------------------------------------------------------
 
@@ -58,7 +58,7 @@ class ClientSlice:
         self, *, request_id: str, action: str, at: datetime, access_id: str | None = None
     ) -> AccessRecord:
         """The access record the API must write (durably) before returning this slice."""
-        return _record(
+        return access_record_for(
             caller=self.caller,
             purpose=self.purpose.value,
             basis=self.basis,
@@ -189,7 +189,7 @@ class Involvement:
     def access_record(
         self, *, request_id: str, action: str, at: datetime, access_id: str | None = None
     ) -> AccessRecord:
-        return _record(
+        return access_record_for(
             caller=self.caller,
             purpose=Purpose.DIRECT_CARE.value
             if self.basis.kind != "subject_access"
@@ -197,7 +197,7 @@ class Involvement:
             basis=self.basis,
             client_id=str(self.client_id),
             items=(),
-            response_hash=json_hash(self.to_json()),
+            response_hash=response_hash(self.to_json()),
             request_id=request_id,
             action=action,
             at=at,

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from carerecord.access_log import AccessRecord
+from carerecord.access_log import AccessRecord, response_hash
 from carerecord.ids import ClientId
 from carerecord.policy import Decision
 from carerecord.values import Viewer
 from carerecord.vocab import Purpose
-from projections.engine.access import ReadBasis, _record, json_hash
+from projections.engine.access import ReadBasis, access_record_for
 
 T = TypeVar("T")
 ReferralDirection = Literal["incoming", "outgoing", "overdue"]
@@ -123,13 +123,13 @@ class ConcernSummary:
         self, caller: Viewer, *, request_id: str, action: str, at: datetime
     ) -> AccessRecord:
         """The access record for showing this summary to ``caller`` (a safeguarding lead)."""
-        return _record(
+        return access_record_for(
             caller=caller,
             purpose=Purpose.SAFEGUARDING.value,
             basis=ReadBasis("agency_involvement"),
             client_id=str(self.client_id),
             items=(),
-            response_hash=json_hash(self.to_json()),
+            response_hash=response_hash(self.to_json()),
             request_id=request_id,
             action=action,
             at=at,
