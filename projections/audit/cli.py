@@ -284,16 +284,11 @@ def usage_command(
 ) -> None:
     """Contributions and reads by agency and profession per month, trained practitioners
     who contribute, cross-agency flow, referral response times (counts only)."""
-    settings = migrated_settings()
+    start, end = parse_time(since, option="--from"), parse_time(until, option="--to")
+    settings = migrated_settings()  # (after the options: bad input is a usage error first)
     dbs = Databases(settings)
     try:
-        report = usage_report(
-            dbs.views,
-            dbs.access,
-            now=datetime.now(UTC),
-            since=parse_time(since, option="--from"),
-            until=parse_time(until, option="--to"),
-        )
+        report = usage_report(dbs.views, dbs.access, now=datetime.now(UTC), since=start, until=end)
     finally:
         dbs.close()
     print_report(report)
