@@ -1,8 +1,9 @@
 """AES-GCM encryption of stored event state at rest, using the `cryptography` package.
 
 Enabled by setting ``CARERECORD_CIPHER_KEY`` (base64 of 16, 24 or 32 random bytes).
-The library's own cipher uses pycryptodome (~100 us per event each way); AES-GCM
-from `cryptography` costs ~10-15 us. Each stored state is ``nonce(12) || ciphertext``.
+The library's own cipher uses pycryptodome; AES-GCM from `cryptography` is several
+times cheaper per event (figures in docs/performance.md). Each stored state is
+``nonce(12) || ciphertext``.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ process (tested); only the wall-clock time changes.
 
 On SQLite one file has one writer at a time, and a runner holds the write lock while it
 folds a page: two workers writing the same file spent most of their time waiting for
-each other (measured: the light worker took 134 s of wall time for 45 s of work, and
-held up the heavy one). So there the first group writes the views file itself and
+each other (the light worker spent most of its wall time waiting, and held up the
+heavy one; see docs/performance.md). So there the first group writes the views file itself and
 every other group writes a scratch file of its own (same migrations), whose tables and
 tracking rows are copied into the views file in one transaction when the workers are
 done. On PostgreSQL the workers write the views directly (row locks only).

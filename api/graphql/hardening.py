@@ -2,7 +2,7 @@
 
 The validation rules are classes built once, when the schema is built: strawberry's
 per-request limiter factories create a new rule class per request, which makes
-every request miss the validation cache (measured about 3x slower). Here the same
+every request miss the validation cache (several times slower). Here the same
 rule classes are added to every operation, so the cache key is stable and parse
 and validation run once per distinct query text.
 """

@@ -74,9 +74,8 @@ def collector_paused() -> Iterator[None]:
     Decoding a page and folding it allocates millions of short-lived objects next to a
     large long-lived heap (the projections' cached working states). With the collector
     on, each young-generation collection still walks containers referred to from that
-    heap and full collections walk all of it: measured on the 1,000,000-event rebuild,
-    the collector took about a third of the time (read and decode 70 s -> 21 s with it
-    paused). Objects are still freed by reference counting as usual; only reference
+    heap and full collections walk all of it: on a large rebuild the collector took a
+    large share of the time (docs/performance.md). Objects are still freed by reference counting as usual; only reference
     cycles wait, for the collection that runs when the page is done. Nested and
     concurrent pauses (several runners in one process) are counted: the collector
     comes back when the last one ends, and only if it was on to begin with.
@@ -105,9 +104,8 @@ class EventLogSource:
     On PostgreSQL a page is read with a binary cursor of its own: the same statement
     as the recorder's ``select_notifications`` (ids greater than ``after``, in order,
     ``LIMIT``), but the state arrives as raw bytes instead of hex text and the ids as
-    16 bytes instead of text, which on a rebuild is a third of the library's read time
-    and spares the server the encoding (measured: 1.5 s against 5 s for 1,000,000
-    events). Elsewhere the recorder's own method is used.
+    16 bytes instead of text, which saves much of the library's read time on a rebuild
+    and spares the server the encoding. Elsewhere the recorder's own method is used.
     """
 
     name = "events"
