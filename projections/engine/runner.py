@@ -75,10 +75,11 @@ def collector_paused() -> Iterator[None]:
     large long-lived heap (the projections' cached working states). With the collector
     on, each young-generation collection still walks containers referred to from that
     heap and full collections walk all of it: on a large rebuild the collector took a
-    large share of the time (docs/performance.md). Objects are still freed by reference counting as usual; only reference
-    cycles wait, for the collection that runs when the page is done. Nested and
-    concurrent pauses (several runners in one process) are counted: the collector
-    comes back when the last one ends, and only if it was on to begin with.
+    large share of the time (docs/performance.md). Objects are still freed by reference
+    counting as usual; only reference cycles wait, for the collection that runs when the
+    page is done. Nested and concurrent pauses (several runners in one process) are
+    counted: the collector comes back when the last one ends, and only if it was on to
+    begin with.
     """
     global _gc_pauses
     with _gc_lock:
