@@ -7,6 +7,7 @@ usage figures - for auditors and information-governance officers only.
 | ``reconstructAccess``, ``recordAsOf`` | auditors |
 | ``breakGlassReviewQueue`` | information-governance officers, their own agency's grants |
 | ``usageReport`` | information-governance officers and auditors (counts only) |
+| ``protocolReach`` | information-governance officers and auditors (categories only) |
 
 Anyone else gets ``NOT_PERMITTED`` and no data: the services these resolvers call
 (``projections.audit.governance``) check the roles. The auditors' own reads of client data
@@ -36,6 +37,7 @@ from carerecord.ids import parse_client_id, parse_code, parse_entity_id
 from projections.audit.break_glass import BreakGlassGrantView
 from projections.audit.governance import (
     access_index,
+    protocol_reach,
     reconstruct_access,
     record_as_of,
     review_queue,
@@ -467,6 +469,34 @@ def _queue_item(
     )
 
 
+@strawberry.type(
+    description="What one profession reaches for one purpose under the protocol in force: "
+    "categories, never entries (for the partnership board)."
+)
+class ProfessionReach:
+    profession: str
+    sector: str
+    purpose: str
+    with_consent: list[str] = strawberry.field(
+        description="Categories of another agency's ordinary entries shown with the client's "
+        "consent in scope."
+    )
+    without_consent: list[str] = strawberry.field(
+        description="Categories shown with no consent decision on record (implied consent "
+        "or another lawful basis the protocol names), from at least one sector."
+    )
+    under_break_glass: list[str] = strawberry.field(
+        description="Categories a break-glass grant shows without consent (empty where this "
+        "profession may not break the glass for this purpose)."
+    )
+
+
+@strawberry.type(description="The reach matrix of the protocol version in force.")
+class ProtocolReach:
+    version: int
+    professions: list[ProfessionReach]
+
+
 @strawberry.type
 class GovernanceQueries:
     @field(
@@ -632,6 +662,30 @@ class GovernanceQueries:
             items=items,
             page_info=PageInfo(end_cursor=end, has_next_page=more),
             review_period_hours=period.total_seconds() / 3600,
+        )
+
+    @field(
+        "The reach matrix of the protocol in force: for each profession and purpose, which "
+        "categories it reaches with consent, without, and under break-glass (auditors and "
+        "information-governance officers; no client data). `carerecord protocol changes` "
+        "compares a proposed version with it."
+    )
+    def protocol_reach(self, info: Ctx) -> ProtocolReach:
+        context = info.context
+        version, rows = protocol_reach(context.services.care_record, context.viewer)
+        return ProtocolReach(
+            version=version,
+            professions=[
+                ProfessionReach(
+                    profession=r.profession,
+                    sector=r.sector.value,
+                    purpose=r.purpose.value,
+                    with_consent=sorted(r.with_consent),
+                    without_consent=sorted(r.without_consent),
+                    under_break_glass=sorted(r.under_break_glass),
+                )
+                for r in rows
+            ],
         )
 
     @field(

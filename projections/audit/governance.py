@@ -30,6 +30,7 @@ from carerecord.audit.roles import require_audit_role, require_auditor, require_
 from carerecord.db import Database
 from carerecord.errors import AccessNotFound, InvalidInput, NotPermitted
 from carerecord.ids import parse_entity_id
+from carerecord.policy.reach import AudienceReach, reach_matrix
 from carerecord.values import Viewer
 from projections.audit.break_glass import BreakGlassGrantView, break_glass_reader
 from projections.audit.index import AccessIndexReader, access_index_reader
@@ -106,3 +107,11 @@ def usage_figures(
     """Usage and flow figures for the months from ``since`` to before ``until``."""
     require_audit_role(caller)
     return usage_report(views, access, now=now, since=since, until=until)
+
+
+def protocol_reach(app: CareRecord, caller: Viewer) -> tuple[int, list[AudienceReach]]:
+    """The protocol in force's version and its reach matrix: which categories each
+    profession reaches for each purpose (``carerecord.policy.reach``)."""
+    require_audit_role(caller)
+    protocol = app.protocol()
+    return protocol.version, list(reach_matrix(protocol))

@@ -29,6 +29,7 @@ QUERIES: dict[str, str] = {
         version entries { entryId text inError } } }""",
     "breakGlassReviewQueue": "{ breakGlassReviewQueue { items { grantId reason } } }",
     "usageReport": "{ usageReport { contributions { agency count } } }",
+    "protocolReach": "{ protocolReach { version professions { profession withConsent } } }",
     "myRecord": "{ myRecord { clientId entries { items { text } } } }",
     "myAccessLog": "{ myAccessLog { items { description } } }",
 }
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "recordAsOf": {"auditor"},
     "breakGlassReviewQueue": {"ig_officer"},
     "usageReport": {"auditor", "ig_officer"},
+    "protocolReach": {"auditor", "ig_officer"},
     "myRecord": {"client"},
     "myAccessLog": {"client"},
 }
