@@ -156,7 +156,7 @@ def test_views_kept_with_bounded_caches_equal_the_rebuild_and_hold_no_entry_text
 ) -> None:
     """Memory bounds that drop state (the audience views' signature registries starting
     again, cached working states keeping no entry text) change nothing in the views."""
-    import projections.audience_views as audience_views
+    import projections.audience.views as audience_views
 
     monkeypatch.setattr(audience_views, "REGISTRY_LIMIT", 30)  # restarts every few batches
     app, databases = store
