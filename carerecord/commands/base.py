@@ -191,9 +191,9 @@ class CareRecordBase(Application[UUID]):
         assert isinstance(used, IdempotencyKey)
         return CommandResult(position, used.result_for(pending.command, pending.input_hash))
 
-    def resolve_actor(self, claimed: Viewer) -> Viewer:
-        """The caller as the directory vouches for it (``DirectoryCommands`` defines it)."""
-        raise NotImplementedError
+    resolve_actor: Callable[[Viewer], Viewer]
+    """The caller as the directory vouches for it: ``DirectoryCommands.resolve_actor``
+    (every command area builds on the directory)."""
 
     def _pending(self, command: str, arguments: dict[str, object], key: object) -> _Pending:
         caller = arguments.pop("caller", None)
